@@ -1,0 +1,3 @@
+from sniper_ha.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The worker agent: registration, heartbeats, leasing and running scans, durable results."""

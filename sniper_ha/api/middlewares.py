@@ -1,0 +1,78 @@
+"""Error and auth middlewares.
+
+Errors: every failure leaves as JSON `{"error": code, "message": ..., "field": ...}`; a bug
+becomes a logged 500 with no traceback in the body. Auth: each handler declares the role it
+needs with @requires; a handler without a declaration is public (health checks only).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from sniper_ha.api.context import ctx_of
+from sniper_ha.errors import Forbidden, SniperError, Unauthorized
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def requires(role: str) -> Callable[[Handler], Handler]:
+    def mark(handler: Handler) -> Handler:
+        handler.required_role = role  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def error_body(exc: SniperError) -> web.Response:
+    headers = {}
+    retry = exc.extra.get("retry_after")
+    if retry is not None:
+        headers["Retry-After"] = str(max(1, round(retry)))
+    return web.json_response(exc.body(), status=exc.status, headers=headers)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except SniperError as exc:
+        return error_body(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status, "http_error"
+        )
+        return web.json_response(
+            {"error": code, "message": exc.reason}, status=exc.status
+        )
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": "internal_error", "message": "internal error; see the replica's log"},
+            status=500,
+        )
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    required: Any = getattr(handler, "required_role", None)
+    if required is None:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing 'Authorization: Bearer TOKEN' header", field="Authorization")
+    principal = ctx_of(request).tokens.lookup(token.strip())
+    if principal is None:
+        raise Unauthorized("unknown token", field="Authorization")
+    if not principal.may(required):
+        raise Forbidden(f"role {principal.role!r} may not do this; needs {required!r}")
+    request["principal"] = principal
+    return await handler(request)

@@ -1,0 +1,95 @@
+"""Worker routes: register, heartbeat, lease (long poll), list."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from sniper_ha.api.bodies import parse, query_float, query_int, read_json
+from sniper_ha.api.context import ctx_of
+from sniper_ha.api.forwarding import leader_read, on_leader
+from sniper_ha.api.middlewares import requires
+from sniper_ha.api.routes.views import worker_view
+from sniper_ha.errors import NotFound, NotLeader, UnknownWorker
+from sniper_ha.ledger import commands as c
+from sniper_ha.models import Heartbeat, WorkerRegistration
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/workers")
+@requires("worker")
+@on_leader
+async def register(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    reg = parse(WorkerRegistration, await read_json(request))
+    worker_id = reg.worker_id or f"w-{uuid.uuid4().hex[:12]}"
+    cmd = c.WorkerRegister(
+        worker_id=worker_id,
+        name=reg.name,
+        capabilities=reg.capabilities,
+        labels=reg.labels,
+        max_concurrent_tasks=reg.max_concurrent_tasks,
+        resources=reg.resources,
+        now=time.time(),
+    )
+    outcome = await ctx.propose(c.encode(c.CommandType.WORKER_REGISTER, cmd))
+    worker = ctx.read(lambda s: worker_view(outcome.value, len(s.by_worker.get(worker_id, ()))))
+    worker["heartbeat_interval"] = ctx.settings.workers.heartbeat_interval
+    return web.json_response(worker, status=201 if outcome.kind == "accepted" else 200)
+
+
+@routes.get("/v1/workers")
+@requires("viewer")
+@leader_read
+async def list_workers(request: web.Request) -> web.Response:
+    def rows(store: Any) -> list[dict[str, Any]]:
+        return [worker_view(w, len(store.by_worker.get(w["id"], ())))
+                for w in store.workers.values()]
+
+    return web.json_response({"workers": ctx_of(request).read(rows)})
+
+
+@routes.get("/v1/workers/{worker_id}")
+@requires("viewer")
+@leader_read
+async def get_worker(request: web.Request) -> web.Response:
+    wid = request.match_info["worker_id"]
+    worker = ctx_of(request).read(
+        lambda s: worker_view(s.workers[wid], len(s.by_worker.get(wid, ())))
+        if wid in s.workers else None
+    )
+    if worker is None:
+        raise NotFound(f"worker {wid} not found", field="worker_id")
+    return web.json_response(worker)
+
+
+@routes.post("/v1/workers/{worker_id}/heartbeat")
+@requires("worker")
+@on_leader
+async def heartbeat(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    wid = request.match_info["worker_id"]
+    beat = parse(Heartbeat, await read_json(request))
+    known = ctx.read(lambda s: s.workers.get(wid, {}).get("status"))
+    if known is None:
+        raise UnknownWorker(f"worker {wid} is not registered", field="worker_id")
+    await ctx.role.heartbeats.beat(wid, beat)
+    return web.json_response({"status": known, "commands": []})
+
+
+@routes.post("/v1/workers/{worker_id}/lease")
+@requires("worker")
+@on_leader
+async def lease(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    max_tasks = query_int(request, "max", 1, 1, 256)
+    wait = query_float(request, "wait", 0.0, 0.0, ctx.settings.api.max_lease_wait)
+    dispatcher = ctx.role.dispatcher
+    if dispatcher is None:
+        raise NotLeader()
+    tasks = await dispatcher.lease(request.match_info["worker_id"], max_tasks, wait)
+    return web.json_response({"tasks": tasks})

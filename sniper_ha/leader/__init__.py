@@ -1,0 +1,1 @@
+"""Leader-only machinery: rebuilt from the state store on election, torn down on loss."""

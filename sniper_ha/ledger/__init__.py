@@ -1,0 +1,1 @@
+"""The replicated ledger: typed commands, the state store, and the deterministic apply."""

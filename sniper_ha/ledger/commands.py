@@ -1,0 +1,136 @@
+"""Typed, versioned commands: the only things that ever enter the Raft log.
+
+`CommandType` is append-only: values are written into journals and snapshots, so a value is
+never renamed or reused. Every payload carries the ids and timestamps the leader chose, so
+apply never reads a clock or draws a random number.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CommandType(str, Enum):
+    NODE_ANNOUNCE = "node_announce"
+    WORKER_REGISTER = "worker_register"
+    WORKER_STATUS = "worker_status"
+    TASK_SUBMIT = "task_submit"
+    TASK_ASSIGN = "task_assign"
+    TASK_START = "task_start"
+    TASK_COMPLETE = "task_complete"
+    TASK_CANCEL = "task_cancel"
+    TASK_EXPIRE = "task_expire"
+
+
+#: Highest payload version this code applies, per command type.
+SUPPORTED_VERSION: dict[CommandType, int] = {t: 1 for t in CommandType}
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeAnnounce(Payload):
+    raft: str
+    api: str
+    term: int = 0
+
+
+class WorkerRegister(Payload):
+    worker_id: str
+    name: str
+    capabilities: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    max_concurrent_tasks: int = 1
+    resources: dict[str, float] = Field(default_factory=dict)
+    now: float
+
+
+class WorkerStatusChange(Payload):
+    worker_id: str
+    status: str
+    reason: str = ""
+    now: float
+
+
+class NewTask(Payload):
+    task_id: str
+    type: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    priority: int = 5
+    max_attempts: int = 3
+
+
+class TaskSubmit(Payload):
+    tasks: list[NewTask]
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    submitted_by: str = ""
+    now: float
+
+
+class Assignment(Payload):
+    task_id: str
+    worker_id: str
+    lease_id: str
+    expires_at: float
+
+
+class TaskAssign(Payload):
+    assignments: list[Assignment]
+    now: float
+
+
+class TaskStart(Payload):
+    task_id: str
+    lease_id: str
+    progress: float | None = None
+    message: str | None = None
+    now: float
+
+
+class TaskComplete(Payload):
+    task_id: str
+    lease_id: str
+    status: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    now: float
+
+
+class TaskCancel(Payload):
+    task_id: str
+    reason: str = "cancelled by request"
+    by: str = ""
+    now: float
+
+
+class TaskExpire(Payload):
+    task_id: str
+    lease_id: str
+    reason: str = "lease expired"
+    now: float
+
+
+PAYLOADS: dict[CommandType, type[Payload]] = {
+    CommandType.NODE_ANNOUNCE: NodeAnnounce,
+    CommandType.WORKER_REGISTER: WorkerRegister,
+    CommandType.WORKER_STATUS: WorkerStatusChange,
+    CommandType.TASK_SUBMIT: TaskSubmit,
+    CommandType.TASK_ASSIGN: TaskAssign,
+    CommandType.TASK_START: TaskStart,
+    CommandType.TASK_COMPLETE: TaskComplete,
+    CommandType.TASK_CANCEL: TaskCancel,
+    CommandType.TASK_EXPIRE: TaskExpire,
+}
+
+
+def encode(ctype: CommandType, payload: Payload, version: int = 1) -> dict[str, Any]:
+    """The wire form of a command: plain JSON-compatible data, safe to journal and snapshot."""
+    if not isinstance(payload, PAYLOADS[ctype]):
+        raise TypeError(f"{ctype.value} takes {PAYLOADS[ctype].__name__}")
+    return {"type": ctype.value, "version": version, "payload": payload.model_dump(mode="json")}

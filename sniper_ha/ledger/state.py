@@ -1,0 +1,141 @@
+"""The state store: plain records plus the indexes the API and the scheduler need.
+
+Records are plain dicts so that a snapshot is ordinary data (no classes pickled) and a
+rolling upgrade can read an older snapshot. Indexes are derived and rebuilt on restore.
+The store is mutated only by ledger/fsm.py, on the Raft thread, under the ledger's lock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from typing import Any
+
+SNAPSHOT_FORMAT = 1
+STATUSES = ("pending", "assigned", "running", "succeeded", "failed", "cancelled")
+ACTIVE = frozenset({"assigned", "running"})
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+Record = dict[str, Any]
+
+
+class StateStore:
+    def __init__(self) -> None:
+        self.tasks: dict[str, Record] = {}
+        self.workers: dict[str, Record] = {}
+        self.nodes: dict[str, Record] = {}
+        self.idempotency: dict[str, Record] = {}
+        #: Raft index of the last ledger command applied (no-ops excluded).
+        self.applied_index = 0
+        self._rebuild_indexes()
+
+    # ---- indexes -------------------------------------------------------------------------
+
+    def _rebuild_indexes(self) -> None:
+        self.by_status: dict[str, dict[str, None]] = {s: {} for s in STATUSES}
+        self.pending_by_priority: dict[int, dict[str, None]] = {}
+        self.by_worker: dict[str, dict[str, None]] = {}
+        self._order_ids: list[str] = []
+        self._order_keys: list[int] = []
+        for task in sorted(self.tasks.values(), key=lambda t: t["create_index"]):
+            self._order_ids.append(task["id"])
+            self._order_keys.append(task["create_index"])
+            self._index_add(task)
+
+    def _index_add(self, task: Record) -> None:
+        status = task["status"]
+        self.by_status[status][task["id"]] = None
+        if status == "pending":
+            self.pending_by_priority.setdefault(task["priority"], {})[task["id"]] = None
+        elif status in ACTIVE and task.get("worker_id"):
+            self.by_worker.setdefault(task["worker_id"], {})[task["id"]] = None
+
+    def _index_remove(self, task: Record) -> None:
+        status = task["status"]
+        self.by_status[status].pop(task["id"], None)
+        if status == "pending":
+            bucket = self.pending_by_priority.get(task["priority"])
+            if bucket is not None:
+                bucket.pop(task["id"], None)
+                if not bucket:
+                    del self.pending_by_priority[task["priority"]]
+        elif status in ACTIVE and task.get("worker_id"):
+            bucket = self.by_worker.get(task["worker_id"])
+            if bucket is not None:
+                bucket.pop(task["id"], None)
+                if not bucket:
+                    del self.by_worker[task["worker_id"]]
+
+    # ---- mutation (fsm only) -------------------------------------------------------------
+
+    def insert_task(self, task: Record) -> None:
+        self.tasks[task["id"]] = task
+        self._order_ids.append(task["id"])
+        self._order_keys.append(task["create_index"])
+        self._index_add(task)
+
+    def update_task(self, task: Record, index: int, **changes: Any) -> None:
+        """Apply changes to a task, keeping every index in step with its status and worker."""
+        self._index_remove(task)
+        task.update(changes)
+        task["modify_index"] = index
+        self._index_add(task)
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def pending_in_order(self) -> list[str]:
+        """Pending task ids, highest priority first, FIFO within a priority."""
+        out: list[str] = []
+        for prio in sorted(self.pending_by_priority, reverse=True):
+            out.extend(self.pending_by_priority[prio])
+        return out
+
+    def list_tasks(
+        self, status: str | None, after: int, limit: int
+    ) -> tuple[list[Record], int | None]:
+        """Tasks in submission order after the cursor (a create_index); returns next cursor."""
+        start = bisect.bisect_right(self._order_keys, after)
+        out: list[Record] = []
+        for pos in range(start, len(self._order_ids)):
+            task = self.tasks.get(self._order_ids[pos])
+            if task is None or (status is not None and task["status"] != status):
+                continue
+            out.append(task)
+            if len(out) >= limit:
+                more = pos + 1 < len(self._order_ids)
+                return out, (task["create_index"] if more else None)
+        return out, None
+
+    def counts(self) -> dict[str, int]:
+        return {s: len(ids) for s, ids in self.by_status.items()}
+
+    # ---- snapshot ------------------------------------------------------------------------
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "applied_index": self.applied_index,
+            "tasks": self.tasks,
+            "workers": self.workers,
+            "nodes": self.nodes,
+            "idempotency": self.idempotency,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> StateStore:
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unsupported snapshot format {data.get('format')!r}")
+        store = cls()
+        store.applied_index = int(data["applied_index"])
+        store.tasks = dict(data["tasks"])
+        store.workers = dict(data["workers"])
+        store.nodes = dict(data["nodes"])
+        store.idempotency = dict(data["idempotency"])
+        store._rebuild_indexes()
+        return store
+
+    def digest(self) -> str:
+        """A hash of the replicated content; equal on every replica at the same applied index."""
+        blob = json.dumps(self.to_snapshot(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,240 @@
+"""A cluster of real sniper-ha processes on loopback: used by `sniper-ha up` and the tests.
+
+Every replica and worker is a child process in its own session (so a Ctrl-C in the terminal
+reaches only the supervisor, which then stops children in order) with its own data dir and
+log file under the cluster directory. Only processes started here are ever signalled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sniper_ha.security.tokens import new_token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )
+        log.close()
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.popen is not None
+            os.kill(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        assert self.popen is not None
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.popen.wait(5)
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.popen is not None
+            self.signal(signal.SIGKILL)
+            self.popen.wait(5)
+
+
+@dataclass
+class LocalCluster:
+    data_dir: Path
+    replicas: int = 3
+    workers: int = 2
+    worker_slots: int = 2
+    config: dict[str, Any] = field(default_factory=dict)
+    python: str = sys.executable
+    nodes: list[Proc] = field(default_factory=list)
+    agents: list[Proc] = field(default_factory=list)
+    raft_addrs: list[str] = field(default_factory=list)
+    api_urls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.admin_token = self._token_file("admin.token")
+        self.worker_token = self._token_file("worker.token")
+
+    def _token_file(self, name: str) -> str:
+        path = self.data_dir / name
+        if path.exists():
+            return path.read_text().strip()
+        token = new_token()
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+        return token
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "config.yaml"
+
+    def _write_config(self) -> None:
+        base = {
+            "master": {"log_level": "INFO"},
+            "workers": {"heartbeat_interval": 2.0},
+            "auth": {"tokens": [
+                {"name": "admin", "role": "admin", "token": self.admin_token},
+                {"name": "workers", "role": "worker", "token": self.worker_token},
+            ]},
+        }
+        self.config_path.write_text(yaml.safe_dump(_deep_merge(base, self.config)))
+        self.config_path.chmod(0o600)
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SNIPER_HA_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _load_layout(self) -> bool:
+        layout = self.data_dir / "cluster.json"
+        if not layout.exists():
+            return False
+        data = json.loads(layout.read_text())
+        if len(data.get("raft", [])) != self.replicas:
+            return False
+        self.raft_addrs, self.api_urls = data["raft"], data["api"]
+        return True
+
+    def start(self, wait: float = 60.0) -> None:
+        """Start replicas, wait for a ready leader, then start workers; reuses ports on rerun."""
+        self._write_config()
+        if not self._load_layout():
+            self.raft_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
+            self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
+        peers = ",".join(self.raft_addrs)
+        self.nodes = []
+        for i, (raft, api) in enumerate(zip(self.raft_addrs, self.api_urls)):
+            argv = [self.python, "-m", "sniper_ha", "node", "--self", raft, "--peers", peers,
+                    "--api", api.removeprefix("http://"), "--data-dir",
+                    str(self.data_dir / f"node-{i}"), "--config", str(self.config_path)]
+            self.nodes.append(Proc(f"node-{i}", argv, self.data_dir / "logs" / f"node-{i}.log"))
+        for proc in self.nodes:
+            proc.start(self._env())
+        self.write_layout()
+        self.wait_for_leader(wait)
+        self.agents = []
+        for j in range(self.workers):
+            self.add_worker(j)
+        self.write_layout()
+
+    def worker_argv(self, j: int) -> list[str]:
+        return [self.python, "-m", "sniper_ha", "worker", "--master", ",".join(self.api_urls),
+                "--token", self.worker_token, "--name", f"worker-{j}",
+                "--max-concurrent-tasks", str(self.worker_slots),
+                "--data-dir", str(self.data_dir / f"worker-{j}"),
+                "--config", str(self.config_path)]
+
+    def add_worker(self, j: int) -> Proc:
+        proc = Proc(f"worker-{j}", self.worker_argv(j), self.data_dir / "logs" / f"worker-{j}.log")
+        proc.start(self._env())
+        if j < len(self.agents):
+            self.agents[j] = proc
+        else:
+            self.agents.append(proc)
+        return proc
+
+    def restart_node(self, i: int) -> None:
+        self.nodes[i].stop()
+        self.nodes[i].start(self._env())
+        self.write_layout()
+
+    def write_layout(self) -> None:
+        layout = {
+            "api": self.api_urls,
+            "raft": self.raft_addrs,
+            "pids": {p.name: p.pid for p in [*self.nodes, *self.agents] if p.alive()},
+            "logs": str(self.data_dir / "logs"),
+        }
+        (self.data_dir / "cluster.json").write_text(json.dumps(layout, indent=2))
+
+    # ---- observation ---------------------------------------------------------------------
+
+    def get(self, url: str, path: str, timeout: float = 2.0) -> tuple[int, Any]:
+        req = urllib.request.Request(
+            url + path, headers={"Authorization": f"Bearer {self.admin_token}"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def leader_index(self) -> int | None:
+        for i, url in enumerate(self.api_urls):
+            if not self.nodes[i].alive():
+                continue
+            try:
+                status, _ = self.get(url, "/v1/health/leader", timeout=1.0)
+            except (OSError, ValueError):
+                continue
+            if status == 200:
+                return i
+        return None
+
+    def wait_for_leader(self, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            idx = self.leader_index()
+            if idx is not None:
+                return idx
+            for proc in self.nodes:
+                if proc.popen is not None and proc.popen.poll() not in (None, -9, -15):
+                    raise RuntimeError(f"{proc.name} exited early; see {proc.log_path}")
+            time.sleep(0.1)
+        raise TimeoutError(f"no leader within {timeout}s; logs in {self.data_dir / 'logs'}")
+
+    def stop(self) -> None:
+        for proc in self.agents:
+            proc.stop()
+        for proc in self.nodes:
+            proc.stop()
+        self.write_layout()

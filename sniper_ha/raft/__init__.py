@@ -1,0 +1,1 @@
+"""pysyncobj glue: the replica (SyncObj), the ledger consumer and the asyncio bridge."""

@@ -1,0 +1,1 @@
+"""Scan types a worker can run; each module owns its params model and its async run()."""

@@ -1,0 +1,1 @@
+"""Leader-only task placement: strategies and the lease dispatcher."""

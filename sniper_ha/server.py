@@ -1,0 +1,105 @@
+"""One master replica: the Raft member, its leader machinery and its HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from sniper_ha.api.app import create_app
+from sniper_ha.api.context import Context
+from sniper_ha.config import Settings
+from sniper_ha.errors import SniperError
+from sniper_ha.leader.role import LeaderRole
+from sniper_ha.ledger import commands as c
+from sniper_ha.raft.bridge import RaftBridge
+from sniper_ha.raft.node import Replica
+from sniper_ha.security.tokens import TokenTable
+
+log = logging.getLogger(__name__)
+
+#: Command types after which the dispatcher may find new pending tasks.
+WAKES_DISPATCHER = {
+    c.CommandType.TASK_SUBMIT.value,
+    c.CommandType.TASK_COMPLETE.value,
+    c.CommandType.TASK_EXPIRE.value,
+    c.CommandType.WORKER_STATUS.value,
+    c.CommandType.WORKER_REGISTER.value,
+}
+
+
+async def announce_loop(ctx: Context, stop: asyncio.Event) -> None:
+    """Keep this replica's API address in the replicated state so any replica can name it.
+
+    The leader announces itself as its barrier; a follower proposes through pysyncobj's own
+    forwarding to the leader, retried until the ledger shows the right address.
+    """
+    while not stop.is_set():
+        current = ctx.api_of(ctx.replica.self_addr)
+        if current != ctx.api_url and ctx.replica.leader_addr is not None:
+            cmd = c.NodeAnnounce(raft=ctx.replica.self_addr, api=ctx.api_url,
+                                 term=ctx.replica.term)
+            try:
+                await ctx.propose(c.encode(c.CommandType.NODE_ANNOUNCE, cmd))
+            except SniperError as exc:
+                log.debug("announce not committed yet: %s", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5 if current != ctx.api_url else 5.0)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def serve(
+    settings: Settings, self_addr: str, peers: list[str], api_host: str, api_port: int,
+    data_dir: Path, advertise_api: str | None = None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    api_url = advertise_api or f"http://{api_host}:{api_port}"
+    state_changes: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+
+    def on_state_changed(old: int, new: int) -> None:
+        loop.call_soon_threadsafe(state_changes.put_nowait, (old, new))
+
+    replica = Replica(self_addr, peers, data_dir, settings.raft, on_state_changed)
+    bridge = RaftBridge(replica, loop)
+    role = LeaderRole(replica, bridge, settings, api_url)
+
+    def on_applied(ctype: str, outcome: object) -> None:
+        if ctype in WAKES_DISPATCHER:
+            loop.call_soon_threadsafe(role.poke)
+
+    replica.ledger.on_applied = on_applied
+    session = aiohttp.ClientSession()
+    ctx = Context(settings, replica, bridge, role, TokenTable(settings.auth.tokens), api_url,
+                  session)
+    runner = web.AppRunner(create_app(ctx), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, api_host, api_port, reuse_address=True)
+    await site.start()
+    log.info("replica %s serving API on %s (peers: %s)", self_addr, api_url, ", ".join(peers))
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def follow_state() -> None:
+        while True:
+            old, new = await state_changes.get()
+            role.on_state_changed(old, new)
+
+    follower = loop.create_task(follow_state())
+    announcer = loop.create_task(announce_loop(ctx, stop))
+    started = time.monotonic()
+    await stop.wait()
+    log.info("replica %s stopping after %.0fs", self_addr, time.monotonic() - started)
+    follower.cancel()
+    announcer.cancel()
+    await role.close()
+    await runner.cleanup()
+    await session.close()
+    replica.destroy()
