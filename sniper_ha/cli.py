@@ -207,7 +207,7 @@ def up(
         apis = ",".join(cluster.api_urls)
         token_file = cluster.data_dir / "admin.token"
         out.print(f"[bold green]sniper-ha cluster up[/]: {replicas} replicas, {workers} workers")
-        for i, (raft, api) in enumerate(zip(cluster.raft_addrs, cluster.api_urls)):
+        for i, (raft, api) in enumerate(zip(cluster.raft_addrs, cluster.api_urls, strict=True)):
             out.print(f"  node-{i}  api {api}  raft {raft}")
         out.print(f"  layout  {cluster.data_dir / 'cluster.json'}   logs {cluster.data_dir / 'logs'}")
         out.print("\nIn another terminal:")

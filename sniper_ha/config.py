@@ -114,11 +114,11 @@ def env_overrides(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = v
     return out
@@ -141,7 +141,7 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise ConfigError(f"config {path} must be a mapping")
         tree = loaded
-    tree = _merge(tree, env_overrides(os.environ if environ is None else environ))
+    tree = deep_merge(tree, env_overrides(os.environ if environ is None else environ))
     for dotted, value in (flags or {}).items():
         if value is not None:
             _set_path(tree, dotted.split("."), value)

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from sniper_ha.config import deep_merge
 from sniper_ha.security.tokens import new_token
 
 
@@ -29,13 +30,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 @dataclass
@@ -126,7 +120,7 @@ class LocalCluster:
                 {"name": "workers", "role": "worker", "token": self.worker_token},
             ]},
         }
-        self.config_path.write_text(yaml.safe_dump(_deep_merge(base, self.config)))
+        self.config_path.write_text(yaml.safe_dump(deep_merge(base, self.config)))
         self.config_path.chmod(0o600)
 
     def _env(self) -> dict[str, str]:
@@ -152,7 +146,7 @@ class LocalCluster:
             self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
         peers = ",".join(self.raft_addrs)
         self.nodes = []
-        for i, (raft, api) in enumerate(zip(self.raft_addrs, self.api_urls)):
+        for i, (raft, api) in enumerate(zip(self.raft_addrs, self.api_urls, strict=True)):
             argv = [self.python, "-m", "sniper_ha", "node", "--self", raft, "--peers", peers,
                     "--api", api.removeprefix("http://"), "--data-dir",
                     str(self.data_dir / f"node-{i}"), "--config", str(self.config_path)]
@@ -182,8 +176,13 @@ class LocalCluster:
             self.agents.append(proc)
         return proc
 
-    def restart_node(self, i: int) -> None:
-        self.nodes[i].stop()
+    def kill_node(self, i: int) -> None:
+        """kill -9 one replica (a crash: no shutdown code runs)."""
+        self.nodes[i].kill()
+        self.write_layout()
+
+    def start_node(self, i: int) -> None:
+        """Start a stopped replica again with its own data dir and addresses."""
         self.nodes[i].start(self._env())
         self.write_layout()
 
@@ -198,15 +197,64 @@ class LocalCluster:
 
     # ---- observation ---------------------------------------------------------------------
 
-    def get(self, url: str, path: str, timeout: float = 2.0) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[int, Any]:
+        """One HTTP call to a replica (the first by default) with the admin token."""
+        hdrs = {"Authorization": f"Bearer {token or self.admin_token}", **(headers or {})}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
         req = urllib.request.Request(
-            url + path, headers={"Authorization": f"Bearer {self.admin_token}"}
+            (url or self.api_urls[0]) + path, data=data, headers=hdrs, method=method
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw or b"null")
+            except ValueError:
+                return exc.code, {"raw": raw.decode(errors="replace")}
+
+    def get(self, url: str, path: str, timeout: float = 2.0) -> tuple[int, Any]:
+        return self.call("GET", path, url=url, timeout=timeout)
+
+    def converged(self) -> dict[str, Any] | None:
+        """The common (ledger_index, digest) if every live replica reports the same, else None."""
+        views = []
+        for i, url in enumerate(self.api_urls):
+            if not self.nodes[i].alive():
+                continue
+            try:
+                status, body = self.get(url, "/v1/cluster/self")
+            except (OSError, ValueError):
+                return None
+            if status != 200:
+                return None
+            views.append((body["ledger_index"], body["state_digest"]))
+        if views and all(v == views[0] for v in views):
+            return {"ledger_index": views[0][0], "state_digest": views[0][1], "replicas": len(views)}
+        return None
+
+    def wait_converged(self, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            same = self.converged()
+            if same is not None:
+                return same
+            time.sleep(0.2)
+        raise TimeoutError(f"replicas did not converge within {timeout}s")
 
     def leader_index(self) -> int | None:
         for i, url in enumerate(self.api_urls):
