@@ -117,3 +117,14 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One 3-replica, 2-worker cluster shared by the tests of a module that do not break it."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("shared"), replicas=3, workers=2)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
