@@ -45,11 +45,14 @@ class LeaderRole:
         self._lock = asyncio.Lock()
 
     def is_ready(self) -> bool:
-        """True only while this replica leads, in the term it established, with machinery up."""
+        """True only while this replica leads, in the term it established, with machinery up,
+        and is connected to a majority (an isolated leader stops answering before
+        pysyncobj's leader_fallback_timeout demotes it)."""
         return (
             self._ready
             and self.replica.is_leader
             and self.replica.term == self.term
+            and self.replica.hasQuorum
         )
 
     def on_state_changed(self, old: int, new: int) -> None:
