@@ -1,20 +1,21 @@
 #!/usr/bin/env python
 """Task-submit cost of sniper-ha's HTTP API, set against raw pysyncobj on the same Raft timers.
 
-One run measures two things on 127.0.0.1 only:
+One run measures, on 127.0.0.1 only:
 
-* raw pysyncobj: three SyncObj nodes in this process, timers from RaftConfig's defaults, a file
-  journal each, one @replicated method taking a ~200-byte value; sequential commits (latency) and
-  pipelined commits (many in flight);
-* the API: a real 3-replica LocalCluster (workers=0) driven over HTTP with POST /v1/tasks;
-  sequential submits through a follower (and, for reference, the leader), concurrent submits
-  through the leader and through a follower, and batched submits of 50 tasks per request.
+* raw pysyncobj: three SyncObj nodes, each in its own child process (as the replicas are), with
+  RaftConfig's default timers and a file journal, and one @replicated method taking a ~200-byte
+  value; sequential commits with a callback (latency) and pipelined commits (bounded window);
+* the HTTP API of a real 3-replica LocalCluster (workers=0): sequential POST /v1/tasks through a
+  follower (and, for reference, the leader), concurrent submits through the leader and through a
+  follower, and batched submits of 50 tasks per request.
 
-It prints a table and the API/raw ratios and can write everything as JSON (--json PATH).
-Every loop is bounded by a count and a time cap; nothing asserts on timings.
+It prints a table, the API/raw ratios and the CPU each replica spent per request, and with
+--json PATH writes every number as JSON. Every loop is bounded by a count and a time cap;
+nothing asserts on timings. Both clusters are checked for agreement after the load.
 
-    python bench/submit.py            # full run, a couple of minutes on 2 cores
-    python bench/submit.py --quick    # CI smoke, well under a minute
+    python bench/submit.py            # full run, well under a minute on 2 cores
+    python bench/submit.py --quick    # CI smoke
 """
 
 from __future__ import annotations
@@ -22,32 +23,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
+import queue
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pysyncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
 from sniper_ha.config import RaftConfig
 from sniper_ha.local_cluster import LocalCluster, free_port
 
 TASK = {"type": "tcp_connect", "target": "127.0.0.1", "params": {"ports": "80"}}
-VALUE = "v" * 200  # the raw benchmark's payload, about the size of one encoded TaskSubmit
+VALUE = "v" * 200  # the raw payload: about the size of one encoded single-task TaskSubmit
 
 
 @dataclass(frozen=True)
 class Plan:
+    warmup: int
     seq_count: int
     seq_cap: float
     clients: int
@@ -59,37 +65,34 @@ class Plan:
     batch_cap: float
     raw_seq_count: int
     raw_seq_cap: float
-    raw_pipe_total: int
-    raw_pipe_window: int
-    raw_pipe_cap: float
-    warmup: int
+    #: (total, window, cap) per raw pipelined run; the first is "raw pipelined" in the ratios.
+    raw_pipes: list[tuple[int, int, float]] = field(default_factory=list)
 
 
-FULL = Plan(seq_count=300, seq_cap=30.0, clients=32, conc_total=2000, conc_cap=40.0,
+FULL = Plan(warmup=20, seq_count=300, seq_cap=30.0, clients=32, conc_total=2000, conc_cap=40.0,
             batch_size=50, batch_clients=4, batch_count=60, batch_cap=40.0,
-            raw_seq_count=300, raw_seq_cap=30.0, raw_pipe_total=20000, raw_pipe_window=1000,
-            raw_pipe_cap=40.0, warmup=20)
-QUICK = Plan(seq_count=60, seq_cap=6.0, clients=32, conc_total=300, conc_cap=8.0,
-             batch_size=50, batch_clients=4, batch_count=12, batch_cap=8.0,
-             raw_seq_count=60, raw_seq_cap=5.0, raw_pipe_total=3000, raw_pipe_window=1000,
-             raw_pipe_cap=8.0, warmup=5)
+            raw_seq_count=300, raw_seq_cap=30.0,
+            raw_pipes=[(20000, 1000, 40.0), (3000, 32, 20.0)])
+QUICK = Plan(warmup=5, seq_count=60, seq_cap=6.0, clients=32, conc_total=600, conc_cap=8.0,
+             batch_size=50, batch_clients=4, batch_count=24, batch_cap=8.0,
+             raw_seq_count=60, raw_seq_cap=5.0,
+             raw_pipes=[(3000, 1000, 8.0), (600, 32, 5.0)])
 
 
 def pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile; None for no samples."""
+    """Nearest-rank percentile; None without samples."""
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    return ordered[max(0, min(len(ordered) - 1, int(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-def summary(latencies: list[float], elapsed: float, errors: Counter[str],
-            per_op: int = 1, attempted: int | None = None) -> dict[str, Any]:
+def summary(latencies: list[float], elapsed: float, errors: Counter[str], per_op: int = 1,
+            attempted: int | None = None) -> dict[str, Any]:
     ok = len(latencies)
     return {
         "ok": ok,
@@ -104,7 +107,34 @@ def summary(latencies: list[float], elapsed: float, errors: Counter[str],
     }
 
 
-# ---- raw pysyncobj -----------------------------------------------------------------------------
+def log_findings(paths: list[Path]) -> dict[str, Any]:
+    """Warning/error lines and Tracebacks in the given logs: counts and a few samples."""
+    counts: Counter[str] = Counter()
+    samples: list[str] = []
+    for path in paths:
+        if not path.exists():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            for word in ("Traceback", "CRITICAL", "ERROR", "WARNING"):
+                if word in line:
+                    counts[word] += 1
+                    if len(samples) < 6:
+                        samples.append(f"{path.name}: {line.strip()[:180]}")
+                    break
+    return {"counts": dict(counts), "samples": samples}
+
+
+def wait_until(probe: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    """The first probe() that is not None within timeout, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+# ---- raw pysyncobj: the node (a child process) ---------------------------------------------------
 
 
 class Box(SyncObj):
@@ -123,7 +153,7 @@ class Box(SyncObj):
 
 
 def raw_conf(raft: RaftConfig, data_dir: Path) -> SyncObjConf:
-    """The SyncObjConf sniper_ha.raft.node.Replica builds, for the same RaftConfig."""
+    """The SyncObjConf that sniper_ha.raft.node.Replica builds from the same RaftConfig."""
     data_dir.mkdir(parents=True, exist_ok=True)
     return SyncObjConf(
         journalFile=str(data_dir / "raft.journal"),
@@ -142,25 +172,7 @@ def raw_conf(raft: RaftConfig, data_dir: Path) -> SyncObjConf:
     )
 
 
-def raw_leader(nodes: list[Box], timeout: float) -> Box:
-    """The leader once every node agrees on it and a commit through it succeeds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        leaders = [n for n in nodes if n._isLeader()]
-        if len(leaders) == 1:
-            addr = leaders[0].selfNode.address
-            agreed = all((ld := n._getLeader()) is not None and ld.address == addr for n in nodes)
-            if agreed:
-                try:
-                    leaders[0].put(VALUE, sync=True, timeout=2.0)
-                    return leaders[0]
-                except Exception:  # election still settling; try again
-                    pass
-        time.sleep(0.05)
-    raise TimeoutError(f"raw pysyncobj cluster elected no leader within {timeout}s")
-
-
-def raw_sequential(leader: Box, count: int, cap: float) -> dict[str, Any]:
+def raw_sequential(node: Box, count: int, cap: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     deadline = time.monotonic() + cap
@@ -177,7 +189,7 @@ def raw_sequential(leader: Box, count: int, cap: float) -> dict[str, Any]:
             done.set()
 
         start = time.perf_counter()
-        leader.put(VALUE, callback=callback)
+        node.put(VALUE, callback=callback)
         if not done.wait(5.0):
             errors["timeout"] += 1
         elif outcome[0] != FAIL_REASON.SUCCESS:
@@ -187,8 +199,8 @@ def raw_sequential(leader: Box, count: int, cap: float) -> dict[str, Any]:
     return summary(latencies, time.perf_counter() - t0, errors)
 
 
-def raw_pipelined(leader: Box, total: int, window: int, cap: float) -> dict[str, Any]:
-    """Up to `window` commands in flight; rate = successes / time to the last callback."""
+def raw_pipelined(node: Box, total: int, window: int, cap: float) -> dict[str, Any]:
+    """At most `window` commands in flight; rate = successes / time to the last callback."""
     slots = threading.Semaphore(window)
     lock = threading.Lock()
     errors: Counter[str] = Counter()
@@ -211,56 +223,177 @@ def raw_pipelined(leader: Box, total: int, window: int, cap: float) -> dict[str,
         left = deadline - time.monotonic()
         if left <= 0 or not slots.acquire(timeout=left):
             break
-        leader.put(VALUE, callback=callback)
+        node.put(VALUE, callback=callback)
         issued += 1
-    drain_until = time.monotonic() + 10.0
-    while time.monotonic() < drain_until:
+
+    def drained() -> bool | None:
         with lock:
-            if state["finished"] >= issued:
-                break
-        time.sleep(0.002)
+            return True if state["finished"] >= issued else None
+
+    wait_until(drained, 10.0, 0.002)
     with lock:
         ok, finished, last = int(state["ok"]), int(state["finished"]), float(state["last"])
     if finished < issued:
         errors["no_callback"] += issued - finished
     elapsed = (last - t0) if last else time.perf_counter() - t0
-    return {
-        "ok": ok,
-        "attempted": issued,
-        "window": window,
-        "errors": dict(errors),
-        "elapsed_s": round(elapsed, 3),
-        "ops_per_s": round(ok / elapsed, 1) if elapsed > 0 else None,
-    }
+    return {"ok": ok, "attempted": issued, "window": window, "errors": dict(errors),
+            "elapsed_s": round(elapsed, 3), "ops_per_s": round(ok / elapsed, 1) if elapsed > 0 else None}
 
 
-def run_raw(plan: Plan, raft: RaftConfig, base: Path) -> dict[str, Any]:
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-    nodes: list[Box] = []
+def raw_node_main(index: int, addrs: list[str], data_dir: Path) -> int:
+    """A raw node: JSON commands on stdin, one JSON answer per command on stdout."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    me = addrs[index]
+    node = Box(me, [a for a in addrs if a != me], raw_conf(RaftConfig(), data_dir / f"raw-{index}"))
     try:
-        for i, addr in enumerate(addrs):
-            others = [a for a in addrs if a != addr]
-            nodes.append(Box(addr, others, raw_conf(raft, base / f"raw-{i}")))
+        for line in sys.stdin:
+            msg = json.loads(line)
+            if msg["cmd"] == "quit":
+                break
+            if msg["cmd"] == "status":
+                st = node.getStatus()
+                leader = st["leader"]
+                answer = {"leader": node._isLeader(), "leader_addr": leader and leader.address,
+                          "term": st["raft_term"], "commit": st["commit_idx"],
+                          "applied": st["last_applied"], "log_len": st["log_len"],
+                          "count": node.count}
+            elif msg["cmd"] == "bench":
+                for _ in range(msg["warmup"]):
+                    node.put(VALUE, sync=True, timeout=5.0)
+                answer = {
+                    "sequential": raw_sequential(node, msg["seq_count"], msg["seq_cap"]),
+                    "pipelined": [raw_pipelined(node, total, window, cap)
+                                  for total, window, cap in msg["pipes"]],
+                }
+            else:
+                answer = {"error": f"unknown command {msg['cmd']}"}
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+    finally:
+        node.destroy()
+        time.sleep(0.3)  # let the tick thread close the journal and the sockets
+    return 0
+
+
+# ---- raw pysyncobj: the driver -------------------------------------------------------------------
+
+
+class RawNode:
+    """One child process running raw_node_main, talked to over its stdin/stdout."""
+
+    def __init__(self, index: int, addrs: list[str], base: Path) -> None:
+        self.log_path = base / "logs" / f"raw-{index}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, str(Path(__file__).resolve()), "--raw-node", str(index),
+                "--raw-addrs", ",".join(addrs), "--raw-dir", str(base)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=log, text=True, bufsize=1, start_new_session=True)
+        self.answers: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.answers.put(line)
+        self.answers.put(None)
+
+    def ask(self, cmd: str, timeout: float = 5.0, **kw: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+        self.proc.stdin.flush()
+        try:
+            line = self.answers.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"raw node gave no answer to {cmd!r}; see {self.log_path}") from None
+        if line is None:
+            raise RuntimeError(f"raw node exited; see {self.log_path}")
+        return json.loads(line)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write('{"cmd": "quit"}\n')
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(10.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5.0)
+
+
+def run_raw(plan: Plan, base: Path) -> dict[str, Any]:
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    nodes: list[RawNode] = []
+    out: dict[str, Any] = {}
+    try:
+        nodes = [RawNode(i, addrs, base) for i in range(3)]
         t0 = time.monotonic()
-        leader = raw_leader(nodes, 30.0)
-        elected_s = time.monotonic() - t0
-        for _ in range(plan.warmup):
-            leader.put(VALUE, sync=True, timeout=5.0)
-        seq = raw_sequential(leader, plan.raw_seq_count, plan.raw_seq_cap)
-        pipe = raw_pipelined(leader, plan.raw_pipe_total, plan.raw_pipe_window, plan.raw_pipe_cap)
-        return {"leader_ready_s": round(elected_s, 3), "sequential": seq, "pipelined": pipe,
-                "log_len_after": leader.getStatus()["log_len"], "applied_on_leader": leader.count}
+
+        def agreed_leader() -> int | None:
+            views = [n.ask("status") for n in nodes]
+            leaders = [i for i, v in enumerate(views) if v["leader"]]
+            if len(leaders) == 1 and all(v["leader_addr"] == addrs[leaders[0]] for v in views):
+                return leaders[0]
+            return None
+
+        leader = wait_until(agreed_leader, 30.0)
+        if leader is None:
+            raise TimeoutError("the raw pysyncobj nodes elected no leader within 30 s")
+        out["leader_ready_s"] = round(time.monotonic() - t0, 3)
+        budget = plan.raw_seq_cap + sum(cap for _, _, cap in plan.raw_pipes) + 60.0
+        out.update(nodes[leader].ask("bench", timeout=budget, warmup=plan.warmup,
+                                     seq_count=plan.raw_seq_count, seq_cap=plan.raw_seq_cap,
+                                     pipes=plan.raw_pipes))
+
+        def settled() -> list[dict[str, Any]] | None:
+            views = [n.ask("status") for n in nodes]
+            return views if len({v["applied"] for v in views}) == 1 else None
+
+        views = wait_until(settled, 10.0) or [n.ask("status") for n in nodes]
+        out["nodes_after"] = views
+        out["agree"] = (len({v["applied"] for v in views}) == 1
+                        and len({v["count"] for v in views}) == 1)
     finally:
         for node in nodes:
-            node.destroy()
-        time.sleep(0.3)  # let the tick threads close their journals and sockets
+            node.stop()
+        out["log_findings"] = log_findings([n.log_path for n in nodes])
+    return out
 
 
-# ---- the HTTP API ------------------------------------------------------------------------------
+# ---- the HTTP API --------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User+system CPU time of a process from /proc (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuMeter:
+    """CPU spent by each replica process and by this (client) process over one phase."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.pids = [p.pid for p in cluster.nodes]
+
+    def snapshot(self) -> list[float | None]:
+        return [None if pid is None else cpu_seconds(pid) for pid in self.pids] + [time.process_time()]
+
+    @staticmethod
+    def spent(before: list[float | None], after: list[float | None]) -> list[float | None]:
+        return [None if a is None or b is None else round(b - a, 3)
+                for a, b in zip(before, after, strict=True)]
 
 
 async def submit_one(session: aiohttp.ClientSession, url: str, token: str, body: Any) -> str:
-    """'ok' for a 201 Created, else a short error label."""
+    """'ok' for 201 Created, else a short error label."""
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
     try:
         async with session.post(url + "/v1/tasks", json=body, headers=headers) as resp:
@@ -321,50 +454,45 @@ async def api_concurrent(session: aiohttp.ClientSession, url: str, token: str, b
 
 async def api_phases(cluster: LocalCluster, plan: Plan, leader: int) -> dict[str, Any]:
     token = cluster.admin_token
-    lead_url = cluster.api_urls[leader]
     follower = (leader + 1) % len(cluster.api_urls)
-    foll_url = cluster.api_urls[follower]
-    connector = aiohttp.TCPConnector(limit=max(plan.clients, plan.batch_clients))
-    timeout = aiohttp.ClientTimeout(total=20.0)
+    lead_url, foll_url = cluster.api_urls[leader], cluster.api_urls[follower]
+    meter = CpuMeter(cluster)
+    batch = {"tasks": [TASK] * plan.batch_size}
+    phases: list[tuple[str, Callable[[aiohttp.ClientSession], Any]]] = [
+        ("seq_follower", lambda s: api_sequential(s, foll_url, token, plan.seq_count, plan.seq_cap)),
+        ("seq_leader", lambda s: api_sequential(s, lead_url, token, plan.seq_count, plan.seq_cap)),
+        ("conc_leader", lambda s: api_concurrent(s, lead_url, token, TASK, plan.clients,
+                                                 plan.conc_total, plan.conc_cap)),
+        ("conc_follower", lambda s: api_concurrent(s, foll_url, token, TASK, plan.clients,
+                                                   plan.conc_total, plan.conc_cap)),
+        ("batch_leader", lambda s: api_concurrent(s, lead_url, token, batch, plan.batch_clients,
+                                                  plan.batch_count, plan.batch_cap,
+                                                  per_op=plan.batch_size)),
+    ]
     out: dict[str, Any] = {"leader": leader, "follower": follower}
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    before = meter.snapshot()  # what the replicas burn with nothing to do (Raft ticks)
+    await asyncio.sleep(1.0)
+    idle = CpuMeter.spent(before, meter.snapshot())[:-1]
+    out["idle_cpu_pct"] = [None if c is None else round(100 * c, 1) for c in idle]
+    connector = aiohttp.TCPConnector(limit=max(plan.clients, plan.batch_clients))
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=20.0)) as session:
         for url in (lead_url, foll_url):  # warm the connections and both code paths
             for _ in range(plan.warmup):
                 await submit_one(session, url, token, TASK)
-        out["seq_follower"] = await api_sequential(session, foll_url, token,
-                                                   plan.seq_count, plan.seq_cap)
-        out["seq_leader"] = await api_sequential(session, lead_url, token,
-                                                 plan.seq_count, plan.seq_cap)
-        out["conc_leader"] = await api_concurrent(session, lead_url, token, TASK, plan.clients,
-                                                  plan.conc_total, plan.conc_cap)
-        out["conc_follower"] = await api_concurrent(session, foll_url, token, TASK, plan.clients,
-                                                    plan.conc_total, plan.conc_cap)
-        batch = {"tasks": [TASK] * plan.batch_size}
-        out["batch_leader"] = await api_concurrent(session, lead_url, token, batch,
-                                                   plan.batch_clients, plan.batch_count,
-                                                   plan.batch_cap, per_op=plan.batch_size)
-        out["batch_leader"]["batch_size"] = plan.batch_size
+        for name, phase in phases:
+            before = meter.snapshot()
+            result = await phase(session)
+            spent = CpuMeter.spent(before, meter.snapshot())
+            result["cpu_s"] = {"replicas": spent[:-1], "client": spent[-1]}
+            out[name] = result
+    out["batch_leader"]["batch_size"] = plan.batch_size
     return out
 
 
-def log_findings(logs: Path) -> dict[str, Any]:
-    """Counts of warning/error lines and Tracebacks in the replicas' logs, with a few samples."""
-    counts: Counter[str] = Counter()
-    samples: list[str] = []
-    for path in sorted(logs.glob("node-*.log")):
-        for line in path.read_text(errors="replace").splitlines():
-            for word in ("Traceback", "ERROR", "WARNING", "CRITICAL"):
-                if word in line:
-                    counts[word] += 1
-                    if len(samples) < 8:
-                        samples.append(f"{path.name}: {line.strip()[:200]}")
-                    break
-    return {"counts": dict(counts), "samples": samples}
-
-
-def replica_views(cluster: LocalCluster) -> list[Any]:
-    """Each replica's own view (role, term, leader_changes, commit index) or the failure."""
-    views: list[Any] = []
+def replica_views(cluster: LocalCluster) -> list[dict[str, Any]]:
+    """Each replica's own view (role, term, indexes, state digest) or what went wrong."""
+    views: list[dict[str, Any]] = []
     for url in cluster.api_urls:
         try:
             status, body = cluster.get(url, "/v1/cluster/self")
@@ -385,18 +513,46 @@ def run_api(plan: Plan, base: Path) -> dict[str, Any]:
         out["replicas_before"] = replica_views(cluster)
         out.update(asyncio.run(api_phases(cluster, plan, leader)))
         out["leader_after"] = cluster.leader_index()
-        out["replicas_after"] = replica_views(cluster)
+
+        def settled() -> list[dict[str, Any]] | None:
+            views = replica_views(cluster)
+            return views if len({v.get("ledger_index") for v in views}) == 1 else None
+
+        views = wait_until(settled, 10.0) or replica_views(cluster)
+        out["replicas_after"] = views
+        out["agree"] = (len({v.get("ledger_index") for v in views}) == 1
+                        and len({v.get("state_digest") for v in views}) == 1)
     finally:
         cluster.stop()
-        out["log_findings"] = log_findings(cluster.data_dir / "logs")
+        out["log_findings"] = log_findings(sorted((cluster.data_dir / "logs").glob("node-*.log")))
     return out
 
 
-# ---- report ------------------------------------------------------------------------------------
+# ---- report --------------------------------------------------------------------------------------
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else round(a / b, 3)
+
+
+def ratios(raw: dict[str, Any], api: dict[str, Any]) -> dict[str, float | None]:
+    seq, pipe, narrow = raw["sequential"], raw["pipelined"][0], raw["pipelined"][-1]
+    out = {
+        "API seq latency via follower / raw seq latency (p50)":
+            ratio(api["seq_follower"]["p50_ms"], seq["p50_ms"]),
+        "API seq latency via follower / raw seq latency (p99)":
+            ratio(api["seq_follower"]["p99_ms"], seq["p99_ms"]),
+        "API concurrent commits/s via leader / raw pipelined commits/s":
+            ratio(api["conc_leader"]["ops_per_s"], pipe["ops_per_s"]),
+        "API concurrent commits/s via follower / raw pipelined commits/s":
+            ratio(api["conc_follower"]["ops_per_s"], pipe["ops_per_s"]),
+        "API batched tasks/s / raw pipelined commits/s":
+            ratio(api["batch_leader"]["items_per_s"], pipe["ops_per_s"]),
+    }
+    if len(raw["pipelined"]) > 1:
+        out[f"API concurrent via leader / raw pipelined, window {narrow['window']}"] = \
+            ratio(api["conc_leader"]["ops_per_s"], narrow["ops_per_s"])
+    return out
 
 
 def fmt(value: Any, width: int) -> str:
@@ -409,72 +565,83 @@ def fmt(value: Any, width: int) -> str:
 
 def report(result: dict[str, Any]) -> str:
     raw, api = result["raw"], result["api"]
-    rows = [
-        ("raw  sequential commit", raw["sequential"], "commits"),
-        ("raw  pipelined commit", raw["pipelined"], "commits"),
+    rows: list[tuple[str, dict[str, Any], str]] = [
+        ("raw  sequential commit", raw["sequential"], "commits")]
+    rows += [(f"raw  pipelined commit, window {p['window']}", p, "commits") for p in raw["pipelined"]]
+    rows += [
         ("API  sequential via follower", api["seq_follower"], "submits"),
         ("API  sequential via leader", api["seq_leader"], "submits"),
         (f"API  {api['conc_leader']['clients']} clients via leader", api["conc_leader"], "submits"),
         (f"API  {api['conc_follower']['clients']} clients via follower", api["conc_follower"],
          "submits"),
-        (f"API  batch x{api['batch_leader']['batch_size']}, {api['batch_leader']['clients']} "
+        (f"API  batches of {api['batch_leader']['batch_size']}, {api['batch_leader']['clients']} "
          "clients via leader", api["batch_leader"], "tasks"),
     ]
-    head = f"{'measurement':<44}{'ok/tried':>12}{'per s':>11}  {'unit':<8}{'p50 ms':>9}{'p99 ms':>9}  errors"
+    head = (f"{'measurement':<44}{'ok/tried':>12}{'per s':>11}  {'unit':<8}"
+            f"{'p50 ms':>8}{'p99 ms':>8}  errors")
     lines = [head, "-" * len(head)]
     for name, r, unit in rows:
-        rate = r.get("items_per_s", r["ops_per_s"])
         lines.append(
-            f"{name:<44}{fmt(str(r['ok']) + '/' + str(r['attempted']), 12)}{fmt(rate, 11)}  "
-            f"{unit:<8}{fmt(r.get('p50_ms'), 9)}{fmt(r.get('p99_ms'), 9)}  {r['errors'] or ''}"
+            f"{name:<44}{fmt(str(r['ok']) + '/' + str(r['attempted']), 12)}"
+            f"{fmt(r.get('items_per_s', r['ops_per_s']), 11)}  {unit:<8}"
+            f"{fmt(r.get('p50_ms'), 8)}{fmt(r.get('p99_ms'), 8)}  {r['errors'] or ''}"
         )
     lines.append("")
     for key, value in result["ratios"].items():
-        lines.append(f"{key:<64}{'-' if value is None else f'{value:.3f}'}")
+        lines.append(f"{key:<66}{'-' if value is None else f'{value:.3f}'}")
     lines.append("")
-    terms = [[v.get("term") for v in api.get(k, []) if isinstance(v, dict)]
-             for k in ("replicas_before", "replicas_after")]
-    lines.append(f"API leader {api['leader']} before, {api.get('leader_after')} after; "
-                 f"terms before {terms[0]}, after {terms[1]}")
-    found = api["log_findings"]
-    lines.append(f"replica log lines flagged: {found['counts'] or 'none'}")
-    lines.extend(f"  {line}" for line in found["samples"])
+    lines.append("CPU ms per request (leader / other replicas / bench client); "
+                 f"idle replicas use {api['idle_cpu_pct']} % CPU:")
+    leader = api["leader"]
+    for name in ("seq_follower", "conc_leader", "conc_follower", "batch_leader"):
+        r = api[name]
+        cpu = r["cpu_s"]["replicas"]
+        if not r["ok"] or any(c is None for c in cpu):
+            continue
+        others = sum(c for i, c in enumerate(cpu) if i != leader)
+        per = [cpu[leader], others, r["cpu_s"]["client"]]
+        lines.append(f"  {name:<14}" + " / ".join(f"{1000 * c / r['ok']:.2f}" for c in per))
+    lines.append("")
+    terms = [[v.get("term") for v in api[k]] for k in ("replicas_before", "replicas_after")]
+    lines.append(f"API leader {api['leader']} -> {api['leader_after']}, terms {terms[0]} -> {terms[1]}, "
+                 f"replicas agree: {api['agree']}; raw nodes agree: {raw['agree']}")
+    lines.append(f"raft log length after: API {[v.get('log_len') for v in api['replicas_after']]}, "
+                 f"raw {[v['log_len'] for v in raw['nodes_after']]} "
+                 f"(compaction at > {result['raft']['log_compaction_min_entries']})")
+    for label, found in (("replica", api["log_findings"]), ("raw node", raw["log_findings"])):
+        lines.append(f"{label} log lines flagged: {found['counts'] or 'none'}")
+        lines.extend(f"  {line}" for line in found["samples"])
     return "\n".join(lines)
 
 
-def ratios(raw: dict[str, Any], api: dict[str, Any]) -> dict[str, float | None]:
-    rs, rp = raw["sequential"], raw["pipelined"]
-    return {
-        "API seq latency (follower) / raw seq latency, p50": ratio(api["seq_follower"]["p50_ms"],
-                                                                   rs["p50_ms"]),
-        "API seq latency (follower) / raw seq latency, p99": ratio(api["seq_follower"]["p99_ms"],
-                                                                   rs["p99_ms"]),
-        "API concurrent commits/s (leader) / raw pipelined commits/s":
-            ratio(api["conc_leader"]["ops_per_s"], rp["ops_per_s"]),
-        "API concurrent commits/s (follower) / raw pipelined commits/s":
-            ratio(api["conc_follower"]["ops_per_s"], rp["ops_per_s"]),
-        "API batched tasks/s / raw pipelined commits/s":
-            ratio(api["batch_leader"]["items_per_s"], rp["ops_per_s"]),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a small run for CI smoke (< ~60 s)")
-    parser.add_argument("--json", metavar="PATH", help="also write all numbers as JSON here")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small run for CI smoke")
+    parser.add_argument("--json", metavar="PATH", help="also write every number as JSON to PATH")
+    parser.add_argument("--clients", type=int, metavar="N",
+                        help="concurrent API clients (and the narrow raw window); default 32")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (cluster logs, journals) and print it")
+                        help="keep the temporary directory (logs, journals) and print its path")
+    parser.add_argument("--raw-node", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-addrs", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.raw_node is not None:
+        return raw_node_main(args.raw_node, args.raw_addrs.split(","), Path(args.raw_dir))
+
     plan = QUICK if args.quick else FULL
+    if args.clients is not None:
+        if not 1 <= args.clients <= 1024:
+            parser.error("--clients must be 1-1024")
+        pipes = [plan.raw_pipes[0], *[(t, args.clients, c) for t, _, c in plan.raw_pipes[1:]]]
+        plan = replace(plan, clients=args.clients, raw_pipes=pipes)
     raft = RaftConfig()
     base = Path(tempfile.mkdtemp(prefix="sniper-ha-bench-"))
     started = time.monotonic()
     try:
-        print(f"raw pysyncobj: 3 in-process nodes, timers {raft.model_dump(exclude={'password'})}",
-              file=sys.stderr)
-        raw = run_raw(plan, raft, base)
-        print("API: starting a 3-replica LocalCluster (workers=0)", file=sys.stderr)
+        print("raw pysyncobj: 3 node processes ...", file=sys.stderr, flush=True)
+        raw = run_raw(plan, base)
+        print("API: 3-replica LocalCluster, workers=0 ...", file=sys.stderr, flush=True)
         api = run_api(plan, base)
     finally:
         if args.keep:
@@ -484,28 +651,20 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
         "plan": asdict(plan),
-        "env": {"python": platform.python_version(), "pysyncobj": pysyncobj_version(),
-                "cpus": os.cpu_count(), "platform": platform.platform()},
+        "env": {"python": platform.python_version(), "pysyncobj": version("pysyncobj"),
+                "aiohttp": aiohttp.__version__, "cpus": os.cpu_count(),
+                "platform": platform.platform()},
         "raft": raft.model_dump(exclude={"password"}),
         "raw": raw,
         "api": api,
-        "ratios": ratios(raw, api),
-        "wall_s": round(time.monotonic() - started, 1),
     }
+    result["ratios"] = ratios(raw, api)
+    result["wall_s"] = round(time.monotonic() - started, 1)
     print(report(result))
-    print(f"\nwall time {result['wall_s']} s ({result['mode']} run, {os.cpu_count()} CPUs)")
+    print(f"\n{result['mode']} run, {os.cpu_count()} CPUs, wall time {result['wall_s']} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
-
-
-def pysyncobj_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("pysyncobj")
-    except Exception:
-        return getattr(pysyncobj, "__version__", "unknown")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,13 @@ class TokenConfig(Section):
 class AuthConfig(Section):
     tokens: list[TokenConfig] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _unique(self) -> AuthConfig:
+        names = [t.name for t in self.tokens]
+        if len(names) != len(set(names)):
+            raise ValueError("auth.tokens names must be unique (idempotency keys are scoped by name)")
+        return self
+
 
 class ApiConfig(Section):
     #: How long a follower holds a write while no leader is known before answering 503.

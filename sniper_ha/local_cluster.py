@@ -46,6 +46,12 @@ class Proc:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
     def start(self, env: dict[str, str]) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
@@ -276,7 +282,10 @@ class LocalCluster:
                 return idx
             for proc in self.nodes:
                 if proc.popen is not None and proc.popen.poll() not in (None, -9, -15):
-                    raise RuntimeError(f"{proc.name} exited early; see {proc.log_path}")
+                    raise RuntimeError(
+                        f"{proc.name} exited with {proc.popen.returncode}; last log lines:\n"
+                        + proc.log_tail()
+                    )
             time.sleep(0.1)
         raise TimeoutError(f"no leader within {timeout}s; logs in {self.data_dir / 'logs'}")
 

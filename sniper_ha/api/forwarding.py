@@ -77,9 +77,8 @@ async def route_to_leader(request: web.Request) -> web.StreamResponse | None:
                 timeout=timeout,
             ) as resp:
                 payload = await resp.read()
-                out_headers = {}
-                if "Retry-After" in resp.headers:
-                    out_headers["Retry-After"] = resp.headers["Retry-After"]
+                out_headers = {k: v for k, v in resp.headers.items()
+                               if k == "Retry-After" or k.startswith("X-Sniper-")}
                 return web.Response(
                     status=resp.status,
                     body=payload,

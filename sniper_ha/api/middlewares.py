@@ -49,9 +49,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status, "http_error"
         )
-        return web.json_response(
-            {"error": code, "message": exc.reason}, status=exc.status
-        )
+        body = {"error": code, "message": exc.reason}
+        if exc.status == 413:
+            body["field"] = "body"
+        return web.json_response(body, status=exc.status)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response(

@@ -99,6 +99,8 @@ class TaskComplete(Payload):
     status: str
     result: dict[str, Any] | None = None
     error: str | None = None
+    #: Hash of the worker's write, so a repeat is told apart from a different second write.
+    write_hash: str | None = None
     now: float
 
 

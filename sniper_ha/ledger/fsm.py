@@ -190,16 +190,26 @@ def _task_assign(store: StateStore, p: c.TaskAssign, index: int) -> Outcome:
     return Outcome(ACCEPTED, granted, extra={"refused": refused})
 
 
-def _lease_check(store: StateStore, task_id: str, lease_id: str) -> tuple[Record | None, Outcome | None]:
-    """Fencing: the write must carry the task's current lease, else it is stale."""
+def _lease_check(
+    store: StateStore, task_id: str, lease_id: str, write_hash: str | None = None
+) -> tuple[Record | None, Outcome | None]:
+    """Fencing: the write must carry the task's current lease, else it is stale.
+
+    A lease that already reported answers a repeat of the same write as DUPLICATE, and a
+    different second write (another hash) as CONFLICT: the first result stands.
+    """
     task = store.tasks.get(task_id)
     if task is None:
         return None, Outcome(NOT_FOUND, reason=f"task {task_id} not found")
     if task["lease_id"] != lease_id or task["status"] not in ACTIVE:
         attempt = _attempt_for(task, lease_id)
         if attempt is not None and attempt["outcome"] in ("succeeded", "failed"):
-            return task, Outcome(DUPLICATE, task)
-        why = "task was cancelled" if task["status"] == "cancelled" else "lease is no longer current"
+            recorded = attempt.get("write_hash")
+            if write_hash is not None and recorded is not None and recorded != write_hash:
+                return task, Outcome(CONFLICT, task, reason="this lease already reported another result")
+            return task, Outcome(DUPLICATE, task, extra={"attempt": attempt})
+        cancelled = task["status"] == "cancelled"
+        why = "task was cancelled" if cancelled else "lease is no longer current"
         return task, Outcome(STALE_LEASE, task, reason=why)
     return task, None
 
@@ -216,12 +226,14 @@ def _task_start(store: StateStore, p: c.TaskStart, index: int) -> Outcome:
 
 
 def _task_complete(store: StateStore, p: c.TaskComplete, index: int) -> Outcome:
-    task, early = _lease_check(store, p.task_id, p.lease_id)
+    task, early = _lease_check(store, p.task_id, p.lease_id, p.write_hash)
     if early is not None:
         return early
     assert task is not None
+    attempt = _attempt_for(task, p.lease_id)
+    if attempt is not None:
+        attempt["write_hash"] = p.write_hash
     if p.status == "succeeded":
-        attempt = _attempt_for(task, p.lease_id)
         if attempt is not None:
             attempt.update(outcome="succeeded", finished_at=p.now)
         store.update_task(
@@ -234,10 +246,10 @@ def _task_complete(store: StateStore, p: c.TaskComplete, index: int) -> Outcome:
             updated_at=p.now,
             finished_at=p.now,
         )
-        return Outcome(ACCEPTED, task)
+        return Outcome(ACCEPTED, task, extra={"attempt": attempt})
     if p.status == "failed":
         _end_attempt(store, task, index, p.now, "failed", p.error or "scanner failed", p.result)
-        return Outcome(ACCEPTED, task)
+        return Outcome(ACCEPTED, task, extra={"attempt": attempt})
     return Outcome(REJECTED, reason=f"bad result status {p.status!r}")
 
 

@@ -28,6 +28,9 @@ class StateStore:
         self.idempotency: dict[str, Record] = {}
         #: Raft index of the last ledger command applied (no-ops excluded).
         self.applied_index = 0
+        #: Next task sequence number: a total order of submission, one per task, even for
+        #: the tasks of one batch (which share a create_index). List cursors are sequences.
+        self.next_seq = 1
         self._rebuild_indexes()
 
     # ---- indexes -------------------------------------------------------------------------
@@ -38,9 +41,9 @@ class StateStore:
         self.by_worker: dict[str, dict[str, None]] = {}
         self._order_ids: list[str] = []
         self._order_keys: list[int] = []
-        for task in sorted(self.tasks.values(), key=lambda t: t["create_index"]):
+        for task in sorted(self.tasks.values(), key=lambda t: t["seq"]):
             self._order_ids.append(task["id"])
-            self._order_keys.append(task["create_index"])
+            self._order_keys.append(task["seq"])
             self._index_add(task)
 
     def _index_add(self, task: Record) -> None:
@@ -70,9 +73,12 @@ class StateStore:
     # ---- mutation (fsm only) -------------------------------------------------------------
 
     def insert_task(self, task: Record) -> None:
+        """Add a new task, giving it the next sequence number."""
+        task["seq"] = self.next_seq
+        self.next_seq += 1
         self.tasks[task["id"]] = task
         self._order_ids.append(task["id"])
-        self._order_keys.append(task["create_index"])
+        self._order_keys.append(task["seq"])
         self._index_add(task)
 
     def update_task(self, task: Record, index: int, **changes: Any) -> None:
@@ -94,7 +100,7 @@ class StateStore:
     def list_tasks(
         self, status: str | None, after: int, limit: int
     ) -> tuple[list[Record], int | None]:
-        """Tasks in submission order after the cursor (a create_index); returns next cursor."""
+        """Tasks in submission order after the cursor (a task `seq`); returns the next cursor."""
         start = bisect.bisect_right(self._order_keys, after)
         out: list[Record] = []
         for pos in range(start, len(self._order_ids)):
@@ -104,7 +110,7 @@ class StateStore:
             out.append(task)
             if len(out) >= limit:
                 more = pos + 1 < len(self._order_ids)
-                return out, (task["create_index"] if more else None)
+                return out, (task["seq"] if more else None)
         return out, None
 
     def counts(self) -> dict[str, int]:
@@ -116,6 +122,7 @@ class StateStore:
         return {
             "format": SNAPSHOT_FORMAT,
             "applied_index": self.applied_index,
+            "next_seq": self.next_seq,
             "tasks": self.tasks,
             "workers": self.workers,
             "nodes": self.nodes,
@@ -128,6 +135,7 @@ class StateStore:
             raise ValueError(f"unsupported snapshot format {data.get('format')!r}")
         store = cls()
         store.applied_index = int(data["applied_index"])
+        store.next_seq = int(data["next_seq"])
         store.tasks = dict(data["tasks"])
         store.workers = dict(data["workers"])
         store.nodes = dict(data["nodes"])

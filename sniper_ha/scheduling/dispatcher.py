@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sniper_ha.config import Settings
-from sniper_ha.errors import Conflict, NotLeader, SniperError, UnknownWorker
+from sniper_ha.errors import Conflict, NotLeader, SniperError, UnknownOutcome, UnknownWorker
 from sniper_ha.ledger import commands as c
 from sniper_ha.raft.bridge import RaftBridge
 from sniper_ha.raft.node import Replica
@@ -101,7 +101,10 @@ class Dispatcher:
                 del self._waiting[worker_id]
             req.future.cancel()
             return []
-        return await asyncio.wait_for(req.future, self.settings.api.propose_timeout + 1.0)
+        try:
+            return await asyncio.wait_for(req.future, self.settings.api.propose_timeout + 1.0)
+        except asyncio.TimeoutError:
+            raise UnknownOutcome("lease grant did not commit in time; heartbeats reconcile it") from None
 
     async def _run(self) -> None:
         while True:

@@ -50,7 +50,7 @@ def _known_submit(store: Any, key: str) -> tuple[str | None, list[dict[str, Any]
 
 def _outcome_error(outcome: fsm.Outcome) -> SniperError:
     if outcome.kind == fsm.NOT_FOUND:
-        return NotFound(outcome.reason)
+        return NotFound(outcome.reason, field="task_id")
     if outcome.kind == fsm.STALE_LEASE:
         return StaleLease(outcome.reason, field="lease_id")
     return Conflict(outcome.reason)
@@ -88,6 +88,8 @@ async def submit(request: web.Request) -> web.Response:
     outcome = await ctx.propose(c.encode(c.CommandType.TASK_SUBMIT, cmd))
     if outcome.kind == fsm.CONFLICT:
         raise Conflict(outcome.reason, field="Idempotency-Key")
+    if not outcome.ok:
+        raise _outcome_error(outcome)
     tasks = ctx.read(lambda s: [task_full(t) for t in outcome.value])
     status = 201 if outcome.kind == fsm.ACCEPTED else 200
     return web.json_response({"tasks": tasks, "created": status == 201}, status=status)
@@ -172,18 +174,23 @@ async def task_status(request: web.Request) -> web.Response:
 async def task_result(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     write = parse(ResultWrite, await read_json(request))
+    canonical = json.dumps(write.model_dump(mode="json"), sort_keys=True)
     cmd = c.TaskComplete(
         task_id=request.match_info["task_id"],
         lease_id=write.lease_id,
         status=write.status.value,
         result=write.result,
         error=write.error,
+        write_hash=hashlib.sha256(canonical.encode()).hexdigest(),
         now=time.time(),
     )
     outcome = await ctx.propose(c.encode(c.CommandType.TASK_COMPLETE, cmd))
     if not outcome.ok:
         raise _outcome_error(outcome)
-    body = ctx.read(lambda s: task_summary(outcome.value))
-    # A repeated write gets the same body; the header only tells an operator it was a repeat.
+    # The answer describes this lease's attempt, not the task's current state, so a repeat
+    # of the write gets the same body; the header only tells an operator it was a repeat.
+    attempt = outcome.extra["attempt"]
+    body = ctx.read(lambda s: {"id": cmd.task_id, "lease_id": cmd.lease_id,
+                               "attempt": attempt["attempt"], "outcome": attempt["outcome"]})
     headers = {"X-Sniper-Duplicate": "true"} if outcome.kind == fsm.DUPLICATE else {}
     return web.json_response(body, headers=headers)

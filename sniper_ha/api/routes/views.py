@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-SUMMARY_FIELDS = ("id", "type", "target", "priority", "status", "attempt", "max_attempts",
+SUMMARY_FIELDS = ("id", "seq", "type", "target", "priority", "status", "attempt", "max_attempts",
                   "worker_id", "progress", "submitted_at", "updated_at", "finished_at",
                   "create_index", "modify_index")
 

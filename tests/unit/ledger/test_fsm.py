@@ -70,7 +70,11 @@ class Ledger:
             for t in task_ids
         ]
         payload = c.TaskSubmit(
-            tasks=tasks, idempotency_key=key, request_hash=request_hash, submitted_by="alice", now=self.clock()
+            tasks=tasks,
+            idempotency_key=key,
+            request_hash=request_hash,
+            submitted_by="alice",
+            now=self.clock(),
         )
         return self.apply(c.CommandType.TASK_SUBMIT, payload)
 
@@ -85,7 +89,9 @@ class Ledger:
     def start(self, task_id: str, lease_id: str, progress: float | None = 0.5) -> fsm.Outcome:
         return self.apply(
             c.CommandType.TASK_START,
-            c.TaskStart(task_id=task_id, lease_id=lease_id, progress=progress, message="go", now=self.clock()),
+            c.TaskStart(
+                task_id=task_id, lease_id=lease_id, progress=progress, message="go", now=self.clock()
+            ),
         )
 
     def complete(
@@ -99,13 +105,19 @@ class Ledger:
         return self.apply(
             c.CommandType.TASK_COMPLETE,
             c.TaskComplete(
-                task_id=task_id, lease_id=lease_id, status=status, result=result, error=error, now=self.clock()
+                task_id=task_id,
+                lease_id=lease_id,
+                status=status,
+                result=result,
+                error=error,
+                now=self.clock(),
             ),
         )
 
     def cancel(self, task_id: str, reason: str = "cancelled by request") -> fsm.Outcome:
         return self.apply(
-            c.CommandType.TASK_CANCEL, c.TaskCancel(task_id=task_id, reason=reason, by="bob", now=self.clock())
+            c.CommandType.TASK_CANCEL,
+            c.TaskCancel(task_id=task_id, reason=reason, by="bob", now=self.clock()),
         )
 
     def expire(self, task_id: str, lease_id: str) -> fsm.Outcome:
