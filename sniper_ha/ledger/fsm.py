@@ -95,7 +95,9 @@ def _worker_status(store: StateStore, p: c.WorkerStatusChange, index: int) -> Ou
         return Outcome(DUPLICATE, worker)
     worker.update(status=p.status, status_reason=p.reason, last_seen_at=p.now, modify_index=index)
     if p.status == "down":
-        for task_id in list(store.by_worker.get(p.worker_id, {})):
+        # Requeue in submission order so the ready queue is the same on a restored replica.
+        active = sorted(store.by_worker.get(p.worker_id, {}), key=lambda t: store.tasks[t]["seq"])
+        for task_id in active:
             _end_attempt(store, store.tasks[task_id], index, p.now, "lost", f"worker down: {p.reason}")
     return Outcome(ACCEPTED, worker)
 
@@ -110,7 +112,8 @@ def _task_submit(store: StateStore, p: c.TaskSubmit, index: int) -> Outcome:
             if seen["request_hash"] != p.request_hash:
                 return Outcome(CONFLICT, reason="Idempotency-Key was used for a different request")
             return Outcome(DUPLICATE, [store.tasks[t] for t in seen["task_ids"] if t in store.tasks])
-    if any(t.task_id in store.tasks for t in p.tasks):
+    ids = [t.task_id for t in p.tasks]
+    if len(set(ids)) != len(ids) or any(i in store.tasks for i in ids):
         return Outcome(CONFLICT, reason="task id already exists")
     created = []
     for new in p.tasks:
@@ -226,6 +229,8 @@ def _task_start(store: StateStore, p: c.TaskStart, index: int) -> Outcome:
 
 
 def _task_complete(store: StateStore, p: c.TaskComplete, index: int) -> Outcome:
+    if p.status not in ("succeeded", "failed"):
+        return Outcome(REJECTED, reason=f"bad result status {p.status!r}")
     task, early = _lease_check(store, p.task_id, p.lease_id, p.write_hash)
     if early is not None:
         return early
@@ -247,10 +252,8 @@ def _task_complete(store: StateStore, p: c.TaskComplete, index: int) -> Outcome:
             finished_at=p.now,
         )
         return Outcome(ACCEPTED, task, extra={"attempt": attempt})
-    if p.status == "failed":
-        _end_attempt(store, task, index, p.now, "failed", p.error or "scanner failed", p.result)
-        return Outcome(ACCEPTED, task, extra={"attempt": attempt})
-    return Outcome(REJECTED, reason=f"bad result status {p.status!r}")
+    _end_attempt(store, task, index, p.now, "failed", p.error or "scanner failed", p.result)
+    return Outcome(ACCEPTED, task, extra={"attempt": attempt})
 
 
 def _task_cancel(store: StateStore, p: c.TaskCancel, index: int) -> Outcome:

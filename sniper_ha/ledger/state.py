@@ -44,6 +44,12 @@ class StateStore:
         for task in sorted(self.tasks.values(), key=lambda t: t["seq"]):
             self._order_ids.append(task["id"])
             self._order_keys.append(task["seq"])
+            if task["status"] != "pending":
+                self._index_add(task)
+        # The ready queue is FIFO by the index at which a task (re)entered pending, so a
+        # requeued task queues behind newer ones exactly as it did in the live store.
+        pending = [t for t in self.tasks.values() if t["status"] == "pending"]
+        for task in sorted(pending, key=lambda t: (t["queued_index"], t["seq"])):
             self._index_add(task)
 
     def _index_add(self, task: Record) -> None:
@@ -75,6 +81,7 @@ class StateStore:
     def insert_task(self, task: Record) -> None:
         """Add a new task, giving it the next sequence number."""
         task["seq"] = self.next_seq
+        task["queued_index"] = task["create_index"]
         self.next_seq += 1
         self.tasks[task["id"]] = task
         self._order_ids.append(task["id"])
@@ -84,6 +91,8 @@ class StateStore:
     def update_task(self, task: Record, index: int, **changes: Any) -> None:
         """Apply changes to a task, keeping every index in step with its status and worker."""
         self._index_remove(task)
+        if changes.get("status") == "pending" and task["status"] != "pending":
+            task["queued_index"] = index
         task.update(changes)
         task["modify_index"] = index
         self._index_add(task)

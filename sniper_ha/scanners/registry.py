@@ -42,7 +42,8 @@ def validate_params(task_type: str, params: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise ParamsError(f"params.{loc}", err["msg"].removeprefix("Value error, ")) from None
+        field = f"params.{loc}" if loc else "params"
+        raise ParamsError(field, err["msg"].removeprefix("Value error, ")) from None
 
 
 async def run_task(task_type: str, target: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -257,3 +257,15 @@ def test_raft_timer_boundaries_accepted(flags: dict[str, Any]) -> None:
     s = load_settings(flags=flags, environ={})
     for dotted, value in flags.items():
         assert getattr(s.raft, dotted.split(".")[1]) == value
+
+
+def test_duplicate_token_names_are_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "auth:\n  tokens:\n"
+        "    - {name: ops, role: operator, token: 0123456789abcdef}\n"
+        "    - {name: ops, role: viewer, token: fedcba9876543210}\n",
+    )
+    message = config_error(path=path)
+    assert "config key auth" in message
+    assert "unique" in message

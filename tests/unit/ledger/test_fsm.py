@@ -101,6 +101,7 @@ class Ledger:
         status: str = "succeeded",
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        write_hash: str | None = None,
     ) -> fsm.Outcome:
         return self.apply(
             c.CommandType.TASK_COMPLETE,
@@ -110,6 +111,7 @@ class Ledger:
                 status=status,
                 result=result,
                 error=error,
+                write_hash=write_hash,
                 now=self.clock(),
             ),
         )
@@ -387,6 +389,52 @@ def test_repeat_failed_result_is_duplicate(ledger: Ledger) -> None:
     assert ledger.task("t1") == before
 
 
+def test_repeat_complete_with_same_write_hash_is_duplicate(ledger: Ledger) -> None:
+    ledger.submit("t1")
+    ledger.assign(("t1", "w1", "L1"))
+    first = ledger.complete("t1", "L1", result={"x": 1}, write_hash="hA")
+    assert first.kind == fsm.ACCEPTED
+    assert first.extra["attempt"]["write_hash"] == "hA"
+    before = frozen(ledger.task("t1"))
+    again = ledger.complete("t1", "L1", result={"x": 1}, write_hash="hA")
+    assert again.kind == fsm.DUPLICATE
+    assert again.extra["attempt"]["outcome"] == "succeeded"
+    assert ledger.task("t1") == before
+
+
+def test_second_different_write_for_the_same_lease_is_conflict(ledger: Ledger) -> None:
+    ledger.submit("t1")
+    ledger.assign(("t1", "w1", "L1"))
+    ledger.complete("t1", "L1", result={"x": 1}, write_hash="hA")
+    before = frozen(ledger.task("t1"))
+    other = ledger.complete("t1", "L1", status="failed", error="late", write_hash="hB")
+    assert other.kind == fsm.CONFLICT
+    assert not other.ok
+    assert "another result" in other.reason
+    assert ledger.task("t1") == before
+
+
+def test_second_write_for_a_failed_attempt_is_conflict_after_requeue(ledger: Ledger) -> None:
+    ledger.submit("t1", max_attempts=3)
+    ledger.assign(("t1", "w1", "L1"))
+    ledger.complete("t1", "L1", status="failed", error="boom", write_hash="hA")
+    assert ledger.task("t1")["status"] == "pending"
+    assert ledger.complete("t1", "L1", status="failed", error="boom", write_hash="hA").kind == fsm.DUPLICATE
+    assert ledger.complete("t1", "L1", status="succeeded", write_hash="hB").kind == fsm.CONFLICT
+    assert ledger.task("t1")["status"] == "pending"
+
+
+def test_repeat_without_write_hash_is_duplicate(ledger: Ledger) -> None:
+    ledger.submit("t1")
+    ledger.assign(("t1", "w1", "L1"))
+    ledger.complete("t1", "L1", write_hash="hA")
+    assert ledger.complete("t1", "L1").kind == fsm.DUPLICATE
+    ledger.submit("t2")
+    ledger.assign(("t2", "w1", "L2"))
+    ledger.complete("t2", "L2")
+    assert ledger.complete("t2", "L2", write_hash="hB").kind == fsm.DUPLICATE
+
+
 def test_complete_with_old_lease_is_stale(ledger: Ledger) -> None:
     ledger.submit("t1")
     ledger.assign(("t1", "w1", "L1"))
@@ -425,10 +473,22 @@ def test_start_and_complete_unknown_task_not_found(ledger: Ledger) -> None:
 def test_complete_with_bad_status_is_rejected(ledger: Ledger) -> None:
     ledger.submit("t1")
     ledger.assign(("t1", "w1", "L1"))
-    before = frozen(ledger.task("t1"))
     out = ledger.complete("t1", "L1", status="running")
     assert out.kind == fsm.REJECTED
     assert "running" in out.reason
+    task = ledger.task("t1")
+    assert task["status"] == "assigned"
+    assert task["lease_id"] == "L1"
+    assert task["attempts"][-1]["outcome"] is None
+    # The lease is still good for a proper result.
+    assert ledger.complete("t1", "L1").kind == fsm.ACCEPTED
+
+
+def test_rejected_complete_changes_nothing(ledger: Ledger) -> None:
+    ledger.submit("t1")
+    ledger.assign(("t1", "w1", "L1"))
+    before = frozen(ledger.task("t1"))
+    assert ledger.complete("t1", "L1", status="running", write_hash="w-bad").kind == fsm.REJECTED
     assert ledger.task("t1") == before
 
 
@@ -717,11 +777,10 @@ def test_every_command_type_has_a_handler_and_payload() -> None:
     assert set(c.SUPPORTED_VERSION) == set(c.CommandType)
 
 
-# ---- known defects (documented, not fixed here) ---------------------------------------------
+# ---- defects found by these tests, now fixed ---------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a TASK_SUBMIT batch repeating a task id corrupts the indexes")
-def test_submit_batch_with_repeated_task_id_is_refused_or_indexed_once(ledger: Ledger) -> None:
+def test_submit_batch_with_repeated_task_id_is_refused(ledger: Ledger) -> None:
     payload = c.TaskSubmit(
         tasks=[
             c.NewTask(task_id="dup", type="tcp_connect", target="h", priority=1),
@@ -729,8 +788,7 @@ def test_submit_batch_with_repeated_task_id_is_refused_or_indexed_once(ledger: L
         ],
         now=NOW,
     )
-    ledger.apply(c.CommandType.TASK_SUBMIT, payload)
-    ledger.assign(("dup", "w1", "L1"))
-    # The task is assigned, so it must no longer be offered to the dispatcher.
-    assert ledger.task("dup")["status"] == "assigned"
+    out = ledger.apply(c.CommandType.TASK_SUBMIT, payload)
+    assert out.kind == fsm.CONFLICT
+    assert ledger.store.tasks == {}
     assert ledger.store.pending_in_order() == []

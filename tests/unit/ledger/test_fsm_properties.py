@@ -25,6 +25,7 @@ WORKERS = ["w1", "w2", "w3"]
 TYPES = ["tcp_connect", "http_probe"]
 KEYS = [None, "alice:k1", "alice:k2", "bob:k1"]
 HASHES = ["h1", "h2"]
+WRITE_HASHES = [None, "wA", "wB"]
 KNOWN_OUTCOMES = {fsm.ACCEPTED, fsm.DUPLICATE, fsm.STALE_LEASE, fsm.NOT_FOUND, fsm.CONFLICT, fsm.REJECTED}
 
 GARBAGE: list[Any] = [
@@ -50,8 +51,9 @@ def json_copy(data: Any) -> Any:
     return json.loads(json.dumps(data))
 
 
-def pending_sets(store: StateStore) -> dict[int, set[str]]:
-    return {prio: set(bucket) for prio, bucket in store.pending_by_priority.items()}
+def pending_queue(store: StateStore) -> dict[int, list[str]]:
+    """The ready queue in order: restored and twin replicas must dispatch in the same order."""
+    return {prio: list(bucket) for prio, bucket in store.pending_by_priority.items()}
 
 
 def check_indexes(store: StateStore) -> None:
@@ -124,6 +126,11 @@ def check_records(store: StateStore) -> None:
         else:
             assert t["finished_at"] is None
         assert t["create_index"] <= t["modify_index"] <= store.applied_index
+    seqs = sorted((t["seq"], t["create_index"]) for t in store.tasks.values())
+    assert [seq for seq, _ in seqs] == list(range(1, len(store.tasks) + 1))
+    assert store.next_seq == len(store.tasks) + 1
+    creates = [create for _, create in seqs]
+    assert creates == sorted(creates)
     for key, entry in store.idempotency.items():
         assert entry["task_ids"]
         for tid in entry["task_ids"]:
@@ -138,11 +145,11 @@ def check_round_trip(store: StateStore) -> None:
     ):
         assert restored.digest() == store.digest()
         assert restored.applied_index == store.applied_index
+        assert restored.next_seq == store.next_seq
         assert restored.by_status == store.by_status
         assert restored.by_worker == store.by_worker
-        assert pending_sets(restored) == pending_sets(store)
-        # Exact order is not compared: a requeued task goes to the back of its priority in a
-        # live store but back to its submission slot after a restore (see test_state.py).
+        assert pending_queue(restored) == pending_queue(store)
+        assert restored.pending_in_order() == store.pending_in_order()
         assert sorted(restored.pending_in_order()) == sorted(store.pending_in_order())
         assert restored.counts() == store.counts()
         assert restored.list_tasks(None, 0, 10**6) == store.list_tasks(None, 0, 10**6)
@@ -331,18 +338,31 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data(), status=st.sampled_from(["succeeded", "succeeded", "failed", "failed", "lost"]))
     def complete(self, data: st.DataObject, status: str) -> None:
         tid, lease = self.pick_lease(data)
+        write_hash = data.draw(st.sampled_from(WRITE_HASHES), label="write hash")
         task = self.store.tasks.get(tid)
         current = task is not None and task["lease_id"] == lease and task["status"] in ACTIVE
         payload = c.TaskComplete(
-            task_id=tid, lease_id=lease, status=status, result={"open": [22]}, error="boom", now=self.clock()
+            task_id=tid,
+            lease_id=lease,
+            status=status,
+            result={"open": [22]},
+            error="boom",
+            write_hash=write_hash,
+            now=self.clock(),
         )
         out = self.send(self.encode(c.CommandType.TASK_COMPLETE, payload))
         if out.kind == fsm.ACCEPTED:
             assert current
         if current and status in ("succeeded", "failed"):
             assert out.kind == fsm.ACCEPTED
-        if task is not None and not current:
-            assert out.kind in (fsm.DUPLICATE, fsm.STALE_LEASE)
+        if status not in ("succeeded", "failed"):
+            assert out.kind == fsm.REJECTED
+        elif task is not None and not current:
+            assert out.kind in (fsm.DUPLICATE, fsm.STALE_LEASE, fsm.CONFLICT)
+        if out.kind == fsm.CONFLICT:
+            assert write_hash is not None
+            recorded = [x.get("write_hash") for x in task["attempts"] if x["lease_id"] == lease]
+            assert recorded and recorded[-1] not in (None, write_hash)
 
     @precondition(lambda self: any(t["status"] in ACTIVE for t in self.store.tasks.values()))
     @rule(data=st.data(), status=st.sampled_from(["succeeded", "failed"]))
@@ -351,7 +371,10 @@ class LedgerMachine(RuleBasedStateMachine):
         current = [(tid, t["lease_id"]) for tid, t in self.store.tasks.items() if t["status"] in ACTIVE]
         tid, lease = data.draw(st.sampled_from(current))
         attempt = self.store.tasks[tid]["attempt"]
-        payload = c.TaskComplete(task_id=tid, lease_id=lease, status=status, error="boom", now=self.clock())
+        write_hash = data.draw(st.sampled_from(WRITE_HASHES), label="write hash")
+        payload = c.TaskComplete(
+            task_id=tid, lease_id=lease, status=status, error="boom", write_hash=write_hash, now=self.clock()
+        )
         assert self.send(self.encode(c.CommandType.TASK_COMPLETE, payload)).kind == fsm.ACCEPTED
         task = self.store.tasks[tid]
         assert task["attempts"][attempt - 1]["outcome"] == status
@@ -434,7 +457,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.twin.applied_index == self.store.applied_index
         assert self.twin.by_status == self.store.by_status
         assert self.twin.by_worker == self.store.by_worker
-        assert pending_sets(self.twin) == pending_sets(self.store)
+        assert pending_queue(self.twin) == pending_queue(self.store)
 
     @invariant()
     def snapshot_round_trip(self) -> None:
@@ -515,12 +538,14 @@ def command_sequences(draw: st.DrawFn) -> list[Any]:
             now,
         ),
         st.builds(
-            lambda t, lease, s, n: c.encode(
-                c.CommandType.TASK_COMPLETE, c.TaskComplete(task_id=t, lease_id=lease, status=s, now=n)
+            lambda t, lease, s, h, n: c.encode(
+                c.CommandType.TASK_COMPLETE,
+                c.TaskComplete(task_id=t, lease_id=lease, status=s, write_hash=h, now=n),
             ),
             st.sampled_from(tids),
             st.sampled_from(leases),
             st.sampled_from(["succeeded", "failed"]),
+            st.sampled_from(WRITE_HASHES),
             now,
         ),
         st.builds(

@@ -83,7 +83,7 @@ def feed() -> Feed:
 def test_list_tasks_first_page_and_cursor(feed: Feed) -> None:
     page, nxt = feed.store.list_tasks(None, 0, 3)
     assert ids(page) == ["t1", "t2", "t3"]
-    assert nxt == feed.store.tasks["t3"]["create_index"]
+    assert nxt == feed.store.tasks["t3"]["seq"]
     page, nxt = feed.store.list_tasks(None, nxt, 3)
     assert ids(page) == ["t4", "t5", "t6"]
     page, nxt = feed.store.list_tasks(None, nxt, 3)
@@ -160,16 +160,25 @@ def test_list_tasks_after_restore(feed: Feed) -> None:
         assert walk(restored, None, limit) == walk(feed.store, None, limit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the cursor is a create_index, shared by every task of one TASK_SUBMIT batch, "
-    "so paging inside a batch skips the rest of the batch",
-)
-def test_list_tasks_pages_through_a_batch() -> None:
+@pytest.mark.parametrize("limit", [1, 2, 3, 5])
+def test_list_tasks_pages_through_a_batch(limit: int) -> None:
     feed = Feed()
     feed.submit("b1", "b2", "b3", "b4", "b5")
-    seen, _ = walk(feed.store, None, 2)
-    assert seen == ["b1", "b2", "b3", "b4", "b5"]
+    feed.submit("c1")
+    seen, _ = walk(feed.store, None, limit)
+    assert seen == ["b1", "b2", "b3", "b4", "b5", "c1"]
+
+
+def test_tasks_get_a_sequence_number_each_even_within_a_batch() -> None:
+    feed = Feed()
+    feed.submit("a1", "a2", "a3")
+    feed.submit("b1")
+    tasks = feed.store.tasks
+    assert tasks["a1"]["create_index"] == tasks["a2"]["create_index"] == tasks["a3"]["create_index"]
+    assert [tasks[t]["seq"] for t in ("a1", "a2", "a3", "b1")] == [1, 2, 3, 4]
+    assert feed.store.next_seq == 5
+    restored = StateStore.from_snapshot(json.loads(json.dumps(feed.store.to_snapshot())))
+    assert restored.next_seq == 5
 
 
 # ---- pending_in_order ----------------------------------------------------------------------
@@ -209,11 +218,6 @@ def test_requeued_task_is_pending_again() -> None:
     assert sorted(feed.store.pending_in_order()) == ["a", "b", "c"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a requeued task goes to the back of its priority in the live store but back "
-    "to its submission position after from_snapshot, so replicas disagree on dispatch order",
-)
 def test_pending_order_is_the_same_after_restore_when_a_task_was_requeued() -> None:
     feed = Feed()
     feed.submit("a", priority=5)

@@ -119,7 +119,6 @@ def test_tcp_connect_normalisation_is_idempotent(ports: set[int]) -> None:
     assert validate_params("tcp_connect", first) == first
 
 
-@pytest.mark.xfail(strict=True, reason="minor BUG: a non-mapping params value reports field 'params.'")
 @pytest.mark.parametrize("params", [None, [1], "ports=22"])
 def test_non_mapping_params_name_the_params_field(params: Any) -> None:
     with pytest.raises(ParamsError) as info:
