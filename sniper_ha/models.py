@@ -27,9 +27,18 @@ ACTIVE_STATUSES = frozenset({TaskStatus.assigned, TaskStatus.running})
 
 
 class WorkerStatus(str, Enum):
+    """Liveness, decided by the leader's heartbeat timers."""
+
     ready = "ready"
     down = "down"
-    draining = "draining"
+
+
+class WorkerControl(str, Enum):
+    """An operator's intent, independent of liveness; delivered in heartbeat answers."""
+
+    drain = "drain"
+    shutdown = "shutdown"
+    resume = "resume"
 
 
 _TARGET_RE = re.compile(r"^[A-Za-z0-9._:\-\[\]/]+$")
@@ -116,6 +125,6 @@ class ResultWrite(Strict):
     @field_validator("status")
     @classmethod
     def _terminal(cls, v: TaskStatus) -> TaskStatus:
-        if v not in (TaskStatus.succeeded, TaskStatus.failed):
-            raise ValueError("result status must be 'succeeded' or 'failed'")
+        if v not in TERMINAL_STATUSES:
+            raise ValueError("result status must be 'succeeded', 'failed' or 'cancelled'")
         return v

@@ -23,6 +23,8 @@ class CommandType(str, Enum):
     TASK_COMPLETE = "task_complete"
     TASK_CANCEL = "task_cancel"
     TASK_EXPIRE = "task_expire"
+    WORKER_CONTROL = "worker_control"
+    WORKER_RESOURCES = "worker_resources"
 
 
 #: Highest payload version this code applies, per command type.
@@ -118,6 +120,23 @@ class TaskExpire(Payload):
     now: float
 
 
+class WorkerControl(Payload):
+    """An operator's intent for a worker: drain, shutdown, or resume (clears either)."""
+
+    worker_id: str
+    action: str
+    by: str = ""
+    now: float
+
+
+class WorkerResources(Payload):
+    """A coarse-interval resource snapshot (heartbeats themselves never enter the log)."""
+
+    worker_id: str
+    resources: dict[str, float] = Field(default_factory=dict)
+    now: float
+
+
 PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.NODE_ANNOUNCE: NodeAnnounce,
     CommandType.WORKER_REGISTER: WorkerRegister,
@@ -128,6 +147,8 @@ PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.TASK_COMPLETE: TaskComplete,
     CommandType.TASK_CANCEL: TaskCancel,
     CommandType.TASK_EXPIRE: TaskExpire,
+    CommandType.WORKER_CONTROL: WorkerControl,
+    CommandType.WORKER_RESOURCES: WorkerResources,
 }
 
 

@@ -67,7 +67,7 @@ def _node_announce(store: StateStore, p: c.NodeAnnounce, index: int) -> Outcome:
 
 def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outcome:
     worker = store.workers.get(p.worker_id)
-    fields = {
+    fields: dict[str, Any] = {
         "name": p.name,
         "capabilities": sorted(set(p.capabilities)),
         "labels": dict(p.labels),
@@ -78,9 +78,12 @@ def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outc
         "modify_index": index,
     }
     if worker is None:
-        worker = {"id": p.worker_id, "registered_at": p.now, "create_index": index, **fields}
+        worker = {"id": p.worker_id, "registered_at": p.now, "create_index": index,
+                  "control": None, **fields}
         store.workers[p.worker_id] = worker
         return Outcome(ACCEPTED, worker)
+    if worker.get("control") == "shutdown":
+        fields["control"] = None  # a worker started again after a shutdown starts afresh
     worker.update(fields)
     return Outcome(DUPLICATE, worker)
 
@@ -89,7 +92,7 @@ def _worker_status(store: StateStore, p: c.WorkerStatusChange, index: int) -> Ou
     worker = store.workers.get(p.worker_id)
     if worker is None:
         return Outcome(NOT_FOUND, reason=f"worker {p.worker_id} is not registered")
-    if p.status not in ("ready", "down", "draining"):
+    if p.status not in ("ready", "down"):
         return Outcome(REJECTED, reason=f"unknown worker status {p.status!r}")
     if worker["status"] == p.status:
         return Outcome(DUPLICATE, worker)
@@ -99,6 +102,27 @@ def _worker_status(store: StateStore, p: c.WorkerStatusChange, index: int) -> Ou
         active = sorted(store.by_worker.get(p.worker_id, {}), key=lambda t: store.tasks[t]["seq"])
         for task_id in active:
             _end_attempt(store, store.tasks[task_id], index, p.now, "lost", f"worker down: {p.reason}")
+    return Outcome(ACCEPTED, worker)
+
+
+def _worker_control(store: StateStore, p: c.WorkerControl, index: int) -> Outcome:
+    worker = store.workers.get(p.worker_id)
+    if worker is None:
+        return Outcome(NOT_FOUND, reason=f"worker {p.worker_id} is not registered")
+    if p.action not in ("drain", "shutdown", "resume"):
+        return Outcome(REJECTED, reason=f"unknown control action {p.action!r}")
+    control = None if p.action == "resume" else p.action
+    if worker.get("control") == control:
+        return Outcome(DUPLICATE, worker)
+    worker.update(control=control, control_by=p.by, control_at=p.now, modify_index=index)
+    return Outcome(ACCEPTED, worker)
+
+
+def _worker_resources(store: StateStore, p: c.WorkerResources, index: int) -> Outcome:
+    worker = store.workers.get(p.worker_id)
+    if worker is None:
+        return Outcome(NOT_FOUND, reason=f"worker {p.worker_id} is not registered")
+    worker.update(resources=dict(p.resources), last_seen_at=p.now, modify_index=index)
     return Outcome(ACCEPTED, worker)
 
 
@@ -163,7 +187,7 @@ def _task_assign(store: StateStore, p: c.TaskAssign, index: int) -> Outcome:
         if task is None or task["status"] != "pending" or worker is None:
             refused.append(a.task_id)
             continue
-        if worker["status"] != "ready":
+        if worker["status"] != "ready" or worker.get("control"):
             refused.append(a.task_id)
             continue
         attempt = task["attempt"] + 1
@@ -229,8 +253,17 @@ def _task_start(store: StateStore, p: c.TaskStart, index: int) -> Outcome:
 
 
 def _task_complete(store: StateStore, p: c.TaskComplete, index: int) -> Outcome:
-    if p.status not in ("succeeded", "failed"):
+    if p.status not in ("succeeded", "failed", "cancelled"):
         return Outcome(REJECTED, reason=f"bad result status {p.status!r}")
+    if p.status == "cancelled":
+        # A worker acknowledging a cancel it was told about: fine for the cancelled lease only.
+        task = store.tasks.get(p.task_id)
+        attempt = None if task is None else _attempt_for(task, p.lease_id)
+        if task is None:
+            return Outcome(NOT_FOUND, reason=f"task {p.task_id} not found")
+        if attempt is not None and attempt["outcome"] == "cancelled":
+            return Outcome(DUPLICATE, task, extra={"attempt": attempt})
+        return Outcome(CONFLICT, task, reason="only a cancelled lease may report 'cancelled'")
     task, early = _lease_check(store, p.task_id, p.lease_id, p.write_hash)
     if early is not None:
         return early
@@ -339,4 +372,6 @@ _HANDLERS: dict[c.CommandType, Callable[[StateStore, Any, int], Outcome]] = {
     c.CommandType.TASK_COMPLETE: _task_complete,
     c.CommandType.TASK_CANCEL: _task_cancel,
     c.CommandType.TASK_EXPIRE: _task_expire,
+    c.CommandType.WORKER_CONTROL: _worker_control,
+    c.CommandType.WORKER_RESOURCES: _worker_resources,
 }

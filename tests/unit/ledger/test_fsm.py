@@ -49,6 +49,12 @@ class Ledger:
             c.WorkerStatusChange(worker_id=worker_id, status=status, reason=reason, now=self.clock()),
         )
 
+    def control(self, worker_id: str, action: str) -> fsm.Outcome:
+        return self.apply(
+            c.CommandType.WORKER_CONTROL,
+            c.WorkerControl(worker_id=worker_id, action=action, by="op", now=self.clock()),
+        )
+
     def submit(
         self,
         *task_ids: str,
@@ -188,14 +194,45 @@ def test_worker_register_then_reregister_updates_fields() -> None:
 
 
 def test_worker_status_changes(ledger: Ledger) -> None:
-    assert ledger.worker_status("w1", "draining").kind == fsm.ACCEPTED
-    assert ledger.store.workers["w1"]["status"] == "draining"
-    assert ledger.worker_status("w1", "draining").kind == fsm.DUPLICATE
+    assert ledger.worker_status("w1", "down").kind == fsm.ACCEPTED
+    assert ledger.store.workers["w1"]["status"] == "down"
+    assert ledger.worker_status("w1", "down").kind == fsm.DUPLICATE
+    assert ledger.worker_status("w1", "ready").kind == fsm.ACCEPTED
     assert ledger.worker_status("nope", "down").kind == fsm.NOT_FOUND
-    bad = ledger.worker_status("w1", "sleeping")
-    assert bad.kind == fsm.REJECTED
-    assert "sleeping" in bad.reason
-    assert ledger.store.workers["w1"]["status"] == "draining"
+    for bad_status in ("sleeping", "draining"):
+        bad = ledger.worker_status("w1", bad_status)
+        assert bad.kind == fsm.REJECTED
+        assert bad_status in bad.reason
+    assert ledger.store.workers["w1"]["status"] == "ready"
+
+
+def test_worker_control_is_separate_from_liveness(ledger: Ledger) -> None:
+    assert ledger.control("w1", "drain").kind == fsm.ACCEPTED
+    assert ledger.store.workers["w1"]["control"] == "drain"
+    assert ledger.store.workers["w1"]["status"] == "ready"
+    assert ledger.control("w1", "drain").kind == fsm.DUPLICATE
+    assert ledger.control("w1", "explode").kind == fsm.REJECTED
+    assert ledger.control("ghost", "drain").kind == fsm.NOT_FOUND
+    assert ledger.control("w1", "shutdown").kind == fsm.ACCEPTED
+    # A worker started again after a shutdown registers afresh; a drain would survive.
+    ledger.register("w1")
+    assert ledger.store.workers["w1"]["control"] is None
+    ledger.control("w1", "drain")
+    ledger.register("w1")
+    assert ledger.store.workers["w1"]["control"] == "drain"
+    assert ledger.control("w1", "resume").kind == fsm.ACCEPTED
+    assert ledger.store.workers["w1"]["control"] is None
+
+
+def test_cancelled_lease_may_acknowledge_with_cancelled(ledger: Ledger) -> None:
+    ledger.submit("t1", "t2")
+    ledger.assign(("t1", "w1", "L1"), ("t2", "w1", "L2"))
+    ledger.apply(c.CommandType.TASK_CANCEL, c.TaskCancel(task_id="t1", now=ledger.clock()))
+    ack = ledger.complete("t1", "L1", status="cancelled")
+    assert ack.kind == fsm.DUPLICATE
+    assert ledger.complete("t2", "L2", status="cancelled").kind == fsm.CONFLICT
+    assert ledger.task("t2")["status"] == "assigned"
+    assert ledger.complete("t2", "L2").kind == fsm.ACCEPTED
 
 
 def test_reregister_after_down_makes_worker_ready_again(ledger: Ledger) -> None:
@@ -320,7 +357,7 @@ def test_assign_same_task_twice_in_one_command_grants_once(ledger: Ledger) -> No
 
 def test_assign_refuses_unknown_task_unknown_worker_and_not_ready_worker(ledger: Ledger) -> None:
     ledger.submit("t1", "t2", "t3")
-    ledger.worker_status("w2", "draining")
+    ledger.control("w2", "drain")
     out = ledger.assign(("nope", "w1", "L0"), ("t1", "ghost", "L1"), ("t2", "w2", "L2"), ("t3", "w1", "L3"))
     assert out.extra["refused"] == ["nope", "t1", "t2"]
     assert [t["id"] for t in out.value] == ["t3"]
@@ -661,7 +698,7 @@ def test_worker_down_twice_is_duplicate(ledger: Ledger) -> None:
 def test_draining_worker_keeps_its_tasks(ledger: Ledger) -> None:
     ledger.submit("t1")
     ledger.assign(("t1", "w1", "L1"))
-    ledger.worker_status("w1", "draining")
+    ledger.control("w1", "drain")
     assert ledger.task("t1")["status"] == "assigned"
     assert ledger.complete("t1", "L1").kind == fsm.ACCEPTED
 

@@ -242,6 +242,19 @@ class LedgerMachine(RuleBasedStateMachine):
         payload = c.WorkerStatusChange(worker_id=worker, status=status, reason="test", now=self.clock())
         self.send(self.encode(c.CommandType.WORKER_STATUS, payload))
 
+    @rule(
+        worker=st.sampled_from([*WORKERS, "ghost"]),
+        action=st.sampled_from(["drain", "shutdown", "resume", "resume", "explode"]),
+    )
+    def worker_control(self, worker: str, action: str) -> None:
+        payload = c.WorkerControl(worker_id=worker, action=action, by="op", now=self.clock())
+        self.send(self.encode(c.CommandType.WORKER_CONTROL, payload))
+
+    @rule(worker=st.sampled_from([*WORKERS, "ghost"]), cpu=st.floats(0, 100))
+    def worker_resources(self, worker: str, cpu: float) -> None:
+        payload = c.WorkerResources(worker_id=worker, resources={"cpu_percent": cpu}, now=self.clock())
+        self.send(self.encode(c.CommandType.WORKER_RESOURCES, payload))
+
     @rule(data=st.data())
     def submit(self, data: st.DataObject) -> None:
         n = data.draw(st.integers(1, 3), label="batch size")
@@ -335,7 +348,10 @@ class LedgerMachine(RuleBasedStateMachine):
             assert lease == before
             assert self.store.tasks[tid]["status"] == "running"
 
-    @rule(data=st.data(), status=st.sampled_from(["succeeded", "succeeded", "failed", "failed", "lost"]))
+    @rule(
+        data=st.data(),
+        status=st.sampled_from(["succeeded", "succeeded", "failed", "failed", "cancelled", "lost"]),
+    )
     def complete(self, data: st.DataObject, status: str) -> None:
         tid, lease = self.pick_lease(data)
         write_hash = data.draw(st.sampled_from(WRITE_HASHES), label="write hash")
@@ -355,6 +371,10 @@ class LedgerMachine(RuleBasedStateMachine):
             assert current
         if current and status in ("succeeded", "failed"):
             assert out.kind == fsm.ACCEPTED
+        if status == "cancelled":
+            # Only an acknowledgement of a cancelled lease: never changes the ledger.
+            assert out.kind in (fsm.DUPLICATE, fsm.CONFLICT, fsm.NOT_FOUND)
+            return
         if status not in ("succeeded", "failed"):
             assert out.kind == fsm.REJECTED
         elif task is not None and not current:
