@@ -32,7 +32,7 @@ app = typer.Typer(
     rich_markup_mode=None, help="Highly available control plane for a scanning fleet.",
 )
 tasks_app = typer.Typer(no_args_is_help=True, help="List, show and cancel tasks.")
-workers_app = typer.Typer(no_args_is_help=True, help="List workers.")
+workers_app = typer.Typer(no_args_is_help=True, help="List, drain, resume and shut down workers.")
 cluster_app = typer.Typer(no_args_is_help=True, help="Inspect the replicas.")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(workers_app, name="workers")
@@ -398,12 +398,45 @@ def workers_list(
     if as_json:
         typer.echo(json.dumps(reply, indent=2))
         return
-    table = Table("id", "name", "status", "active", "slots", "capabilities", "labels")
+    table = Table("id", "name", "status", "control", "active", "slots", "capabilities", "labels")
     for w in reply["workers"]:
-        table.add_row(w["id"], w["name"], w["status"], str(w["active_tasks"]),
+        table.add_row(w["id"], w["name"], w["status"], w.get("control") or "", str(w["active_tasks"]),
                       str(w["max_concurrent_tasks"]), ",".join(w["capabilities"]),
                       ",".join(f"{k}={v}" for k, v in w["labels"].items()))
     out.print(table)
+
+
+def _worker_control(action: str, worker_id: str, api: str | None, token: str | None,
+                    token_file: Path | None) -> None:
+    worker = _call(_client(api, token, token_file), "POST", f"/v1/workers/{worker_id}/{action}")
+    typer.echo(f"{worker['id']} status={worker['status']} control={worker.get('control') or '-'}")
+
+
+@workers_app.command("drain")
+def workers_drain(
+    worker_id: str,
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """Let a worker finish its running tasks and take no new ones."""
+    _worker_control("drain", worker_id, api, token, token_file)
+
+
+@workers_app.command("shutdown")
+def workers_shutdown(
+    worker_id: str,
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """Stop a worker; its running tasks are leased to other workers."""
+    _worker_control("shutdown", worker_id, api, token, token_file)
+
+
+@workers_app.command("resume")
+def workers_resume(
+    worker_id: str,
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """Undo a drain."""
+    _worker_control("resume", worker_id, api, token, token_file)
 
 
 @cluster_app.command("status")

@@ -62,6 +62,8 @@ class WorkersConfig(Section):
     heartbeat_ttl_multiplier: float = Field(default=3.0, ge=1.5)
     max_concurrent_tasks: int = Field(default=2, ge=1)
     task_execution_timeout: float = Field(default=3600.0, gt=0)
+    #: How often a worker's resource figures are written to the ledger (heartbeats are not).
+    resource_report_interval: float = Field(default=60.0, gt=0)
 
 
 class TokenConfig(Section):

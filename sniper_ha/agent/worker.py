@@ -1,9 +1,14 @@
 """The worker agent loop.
 
 Three concurrent activities share one client: a heartbeat loop (reports the leases it holds
-and its resources), a lease loop (long-polls for as many tasks as it has free slots), and one
+and its resources, and acts on the commands in the answer: cancel a task, drain, shutdown), a
+lease loop (long-polls for as many tasks as it has free slots, unless draining), and one
 executor per leased task (marks it running, runs the scanner under a timeout, stores the
 result in the outbox, then writes it with the lease until some master acknowledges it).
+
+Stopping (SIGTERM, or a shutdown command) stops leasing, gives finished results a few seconds
+to be acknowledged, stops running scans, and tells the master it left so that its leases are
+handed to other workers at once instead of after the heartbeat TTL.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sniper_ha.scanners.registry import SCANNERS, run_task
 log = logging.getLogger(__name__)
 
 LEASE_WAIT = 10.0
+STOP_GRACE = 5.0
 
 
 def resources() -> dict[str, float]:
@@ -68,6 +74,11 @@ class WorkerAgent:
         self.held: dict[str, str] = {}
         self._slot_freed = asyncio.Event()
         self._executors: set[asyncio.Task[None]] = set()
+        #: task id -> the running scan, so a cancel command can stop it.
+        self.scans: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._cancel_requested: set[str] = set()
+        self.draining = False
+        self._stop: asyncio.Event | None = None
 
     def _load_or_create_id(self) -> str:
         state = self.data_dir / "worker.json"
@@ -105,6 +116,7 @@ class WorkerAgent:
                 await asyncio.sleep(backoff.next_delay())
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         await self.register()
         for task_id, write in self.outbox.pending().items():
             self.held[task_id] = write["lease_id"]
@@ -117,9 +129,22 @@ class WorkerAgent:
         for t in loops:
             t.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        for scan in self.scans.values():
+            scan.cancel()
+        if self._executors:
+            await asyncio.wait(set(self._executors), timeout=STOP_GRACE)
         for t in list(self._executors):
             t.cancel()
         await asyncio.gather(*self._executors, return_exceptions=True)
+        try:
+            await self.client.request("POST", f"/v1/workers/{self.worker_id}/leave",
+                                      deadline=STOP_GRACE)
+            log.info("left the cluster; leases handed back")
+        except ClientError as exc:
+            log.warning("could not tell the master we left (the TTL will): %s", exc)
         await self.client.close()
 
     def _spawn(self, coro: Any) -> None:
@@ -131,10 +156,11 @@ class WorkerAgent:
         while not stop.is_set():
             body = {"running_tasks": sorted(self.held), "resources": resources()}
             try:
-                await self.client.request(
+                _, reply = await self.client.request(
                     "POST", f"/v1/workers/{self.worker_id}/heartbeat", json=body,
                     deadline=self.heartbeat_interval * 2,
                 )
+                self.act(reply.get("commands", []))
             except ClientError as exc:
                 if exc.body.get("error") == "unknown_worker":
                     await self.register()
@@ -142,10 +168,29 @@ class WorkerAgent:
                 log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(self.heartbeat_interval)
 
+    def act(self, commands: list[dict[str, Any]]) -> None:
+        """Carry out the master's commands; they repeat in every answer until satisfied."""
+        kinds = {cmd.get("type") for cmd in commands}
+        if self.draining and "drain" not in kinds and "shutdown" not in kinds:
+            log.info("drain lifted; leasing again")
+        self.draining = bool(kinds & {"drain", "shutdown"})
+        for cmd in commands:
+            if cmd.get("type") == "cancel":
+                task_id = cmd.get("task_id", "")
+                scan = self.scans.get(task_id)
+                if scan is not None and task_id not in self._cancel_requested:
+                    log.info("cancelling %s: %s", task_id, cmd.get("reason"))
+                    self._cancel_requested.add(task_id)
+                    scan.cancel()
+            elif cmd.get("type") == "shutdown" and self._stop is not None:
+                log.info("shutdown requested by the master")
+                self._stop.set()
+        self._slot_freed.set()
+
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         backoff = Backoff(cap=5.0)
         while not stop.is_set():
-            free = self.max_concurrent - len(self.held)
+            free = 0 if self.draining else self.max_concurrent - len(self.held)
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -179,10 +224,22 @@ class WorkerAgent:
             except ClientError as exc:
                 if exc.status in (404, 409):
                     log.info("task %s lease %s is gone before start: %s", task_id, lease_id, exc)
+                    self._release(task_id)
                     return
                 log.warning("could not mark %s running: %s", task_id, exc)
-            write = await self._scan(task)
-            self.outbox.put(task_id, write)
+            scan = asyncio.create_task(self._scan(task))
+            self.scans[task_id] = scan
+            try:
+                write = await asyncio.shield(scan)
+            except asyncio.CancelledError:
+                if task_id not in self._cancel_requested:
+                    raise  # the worker is stopping: leave the lease to be handed back
+                write = {"lease_id": lease_id, "status": "cancelled"}
+            finally:
+                self.scans.pop(task_id, None)
+                self._cancel_requested.discard(task_id)
+            if write["status"] != "cancelled":
+                self.outbox.put(task_id, write)
         except BaseException:
             self._release(task_id)
             raise

@@ -37,7 +37,7 @@ class LeaderRole:
         self.api_url = api_url
         self.term: int | None = None
         self.dispatcher: Dispatcher | None = None
-        self.heartbeats = HeartbeatMonitor(replica, bridge, settings)
+        self.heartbeats: HeartbeatMonitor | None = None
         self.leader_changes = 0
         self._ready = False
         self._establishing: asyncio.Task[None] | None = None
@@ -94,6 +94,7 @@ class LeaderRole:
         )
         self.dispatcher.start()
         self.heartbeats = HeartbeatMonitor(self.replica, self.bridge, self.settings)
+        self.heartbeats.start()
         self._ready = True
         log.info("leader for term %d is ready", term)
 
@@ -105,6 +106,9 @@ class LeaderRole:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
             self.dispatcher = None
+        if self.heartbeats is not None:
+            await self.heartbeats.stop()
+            self.heartbeats = None
 
     async def close(self) -> None:
         async with self._lock:

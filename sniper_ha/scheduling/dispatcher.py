@@ -79,14 +79,16 @@ class Dispatcher:
         with self.replica.ledger.lock:
             worker = self.replica.ledger.store.workers.get(worker_id)
             status = None if worker is None else worker["status"]
+            control = None if worker is None else worker.get("control")
         if status is None:
             raise UnknownWorker(f"worker {worker_id} is not registered", field="worker_id")
+        if control is not None:
+            # Draining or shutting down: no new work. Hold the poll so the worker does not spin.
+            await asyncio.sleep(min(wait, 1.0))
+            return []
         if status != "ready":
-            if wait > 0:
-                await asyncio.sleep(min(wait, 1.0))
-            if status == "draining":
-                return []
-            raise Conflict(f"worker {worker_id} is {status}; register again", field="worker_id")
+            raise Conflict(f"worker {worker_id} is {status}; heartbeat or register again",
+                           field="worker_id")
         previous = self._waiting.pop(worker_id, None)
         if previous is not None and not previous.future.done() and not previous.claimed:
             previous.future.set_result([])
@@ -128,7 +130,7 @@ class Dispatcher:
             candidates: list[Candidate] = []
             for r in reqs:
                 worker = store.workers.get(r.worker_id)
-                if worker is None or worker["status"] != "ready":
+                if worker is None or worker["status"] != "ready" or worker.get("control"):
                     continue
                 active = len(store.by_worker.get(r.worker_id, ()))
                 free = min(r.max_tasks, worker["max_concurrent_tasks"] - active)

@@ -5,8 +5,6 @@ The test plays the worker itself through the API, so it controls every lease.
 
 from __future__ import annotations
 
-import time
-
 from conftest import Targets, wait_until
 
 
@@ -58,14 +56,14 @@ def test_result_writes_are_idempotent_and_stale_leases_fenced(make_cluster, targ
                            {"lease_id": old_lease, "status": "running"}, url=follower)
     assert status == 200
 
-    # Worker wa's heartbeats stop listing the lease: the leader expires it (compare-and-set),
-    # and the task is leased again to wb with a new attempt.
-    time.sleep(5.2)
-    status, _ = _as_worker(cluster, "POST", "/v1/workers/wa/heartbeat", {"running_tasks": []},
-                           url=follower)
-    assert status == 200
+    # Worker wa stops heartbeating: past its TTL (3 x 0.5 s) the leader marks it down and
+    # requeues its lease; the task is leased again to wb with a new attempt.
     wait_until(lambda: cluster.call("GET", f"/v1/tasks/{task_id}")[1]["status"] == "pending",
-               10, "the orphaned lease to expire")
+               15, "the silent worker's lease to be requeued")
+    _, worker = cluster.call("GET", "/v1/workers/wa")
+    assert worker["status"] == "down"
+    status, _ = _as_worker(cluster, "POST", "/v1/workers/wb/heartbeat", {"running_tasks": []})
+    assert status == 200
     status, grant = _as_worker(cluster, "POST", "/v1/workers/wb/lease?max=1&wait=5")
     assert status == 200 and grant["tasks"][0]["attempt"] == 2
     new_lease = grant["tasks"][0]["lease_id"]

@@ -37,6 +37,8 @@ async def register(request: web.Request) -> web.Response:
         now=time.time(),
     )
     outcome = await ctx.propose(c.encode(c.CommandType.WORKER_REGISTER, cmd))
+    if ctx.role.heartbeats is not None:
+        ctx.role.heartbeats.registered(worker_id)
     worker = ctx.read(lambda s: worker_view(outcome.value, len(s.by_worker.get(worker_id, ()))))
     worker["heartbeat_interval"] = ctx.settings.workers.heartbeat_interval
     return web.json_response(worker, status=201 if outcome.kind == "accepted" else 200)
@@ -77,8 +79,13 @@ async def heartbeat(request: web.Request) -> web.Response:
     known = ctx.read(lambda s: s.workers.get(wid, {}).get("status"))
     if known is None:
         raise UnknownWorker(f"worker {wid} is not registered", field="worker_id")
-    await ctx.role.heartbeats.beat(wid, beat)
-    return web.json_response({"status": known, "commands": []})
+    monitor = ctx.role.heartbeats
+    if monitor is None:
+        raise NotLeader()
+    commands = await monitor.beat(wid, beat)
+    status = ctx.read(lambda s: s.workers[wid]["status"])
+    return web.json_response({"status": status, "commands": commands,
+                              "heartbeat_interval": ctx.settings.workers.heartbeat_interval})
 
 
 @routes.post("/v1/workers/{worker_id}/lease")
@@ -93,3 +100,55 @@ async def lease(request: web.Request) -> web.Response:
         raise NotLeader()
     tasks = await dispatcher.lease(request.match_info["worker_id"], max_tasks, wait)
     return web.json_response({"tasks": tasks})
+
+
+async def _control(request: web.Request, action: str) -> web.Response:
+    ctx = ctx_of(request)
+    wid = request.match_info["worker_id"]
+    cmd = c.WorkerControl(worker_id=wid, action=action, by=request["principal"].name,
+                          now=time.time())
+    outcome = await ctx.propose(c.encode(c.CommandType.WORKER_CONTROL, cmd))
+    if outcome.kind == "not_found":
+        raise NotFound(outcome.reason, field="worker_id")
+    worker = ctx.read(lambda s: worker_view(outcome.value, len(s.by_worker.get(wid, ()))))
+    return web.json_response(worker)
+
+
+@routes.post("/v1/workers/{worker_id}/drain")
+@requires("operator")
+@on_leader
+async def drain(request: web.Request) -> web.Response:
+    """Finish running tasks, take no new ones (delivered in the worker's next heartbeat)."""
+    return await _control(request, "drain")
+
+
+@routes.post("/v1/workers/{worker_id}/shutdown")
+@requires("operator")
+@on_leader
+async def shutdown(request: web.Request) -> web.Response:
+    """Stop the worker: its running scans are stopped and their tasks leased elsewhere."""
+    return await _control(request, "shutdown")
+
+
+@routes.post("/v1/workers/{worker_id}/resume")
+@requires("operator")
+@on_leader
+async def resume(request: web.Request) -> web.Response:
+    """Undo a drain."""
+    return await _control(request, "resume")
+
+
+@routes.post("/v1/workers/{worker_id}/leave")
+@requires("worker")
+@on_leader
+async def leave(request: web.Request) -> web.Response:
+    """A worker stopping on purpose: mark it down now so its leases are requeued at once."""
+    ctx = ctx_of(request)
+    wid = request.match_info["worker_id"]
+    cmd = c.WorkerStatusChange(worker_id=wid, status="down", reason="worker left", now=time.time())
+    outcome = await ctx.propose(c.encode(c.CommandType.WORKER_STATUS, cmd))
+    if outcome.kind == "not_found":
+        raise UnknownWorker(outcome.reason, field="worker_id")
+    if ctx.role.heartbeats is not None:
+        ctx.role.heartbeats.deadlines.pop(wid, None)
+    return web.json_response({"id": wid, "status": "down"})
