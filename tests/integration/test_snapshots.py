@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 
 
-def _submit_batch(cluster, n: int, tag: str) -> None:
+def _submit_batch(cluster, n: int, tag: str, url: str) -> None:
     spec = {"type": "tcp_connect", "target": "127.0.0.1", "params": {"ports": "1"}}
     for i in range(n):
-        status, body = cluster.call("POST", "/v1/tasks", spec, headers={"Idempotency-Key": f"{tag}{i}"})
+        status, body = cluster.call("POST", "/v1/tasks", spec, url=url,
+                                    headers={"Idempotency-Key": f"{tag}{i}"})
         assert status == 201, body
 
 
@@ -18,10 +19,11 @@ def test_restart_and_catch_up_across_compaction(make_cluster) -> None:
                            config={"raft": {"log_compaction_min_entries": 20}})
     leader = cluster.wait_for_leader()
     lagging = (leader + 1) % 3
-    _submit_batch(cluster, 60, "a")
+    leader_url = cluster.api_urls[leader]
+    _submit_batch(cluster, 60, "a", leader_url)
     cluster.wait_converged()
     cluster.kill_node(lagging)
-    _submit_batch(cluster, 80, "b")
+    _submit_batch(cluster, 80, "b", leader_url)
     survivors = [i for i in range(3) if i != lagging]
     for i in survivors:
         assert os.path.exists(cluster.data_dir / f"node-{i}" / "raft.snapshot")
@@ -36,12 +38,12 @@ def test_restart_and_catch_up_across_compaction(make_cluster) -> None:
         cluster.kill_node(i)
     for i in range(3):
         cluster.start_node(i)
-    cluster.wait_for_leader(30)
+    leader = cluster.wait_for_leader(30)
     again = cluster.wait_converged(60)
     # The new leader's barrier is a new entry, so the index moved on; the tasks did not.
     assert again["ledger_index"] > same["ledger_index"]
     for url in cluster.api_urls:
         _, view = cluster.get(url, "/v1/cluster/self")
         assert view["tasks"]["pending"] == 140
-    _, page = cluster.call("GET", "/v1/tasks?limit=1000")
+    _, page = cluster.call("GET", "/v1/tasks?limit=1000", url=cluster.api_urls[leader])
     assert len(page["tasks"]) == 140
