@@ -182,6 +182,20 @@ class LocalCluster:
             self.agents.append(proc)
         return proc
 
+    def worker_id(self, j: int) -> str | None:
+        """The id worker j registered with (from its state file), once it has one."""
+        state = self.data_dir / f"worker-{j}" / "worker.json"
+        try:
+            return json.loads(state.read_text())["worker_id"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def worker_index(self, worker_id: str) -> int:
+        for j in range(len(self.agents)):
+            if self.worker_id(j) == worker_id:
+                return j
+        raise KeyError(worker_id)
+
     def kill_node(self, i: int) -> None:
         """kill -9 one replica (a crash: no shutdown code runs)."""
         self.nodes[i].kill()

@@ -6,6 +6,7 @@ import http.server
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +31,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     delay = 0.0
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.delay:
-            time.sleep(self.delay)
+        # "?delay=SECONDS" (at most 30) makes a scan last as long as a test needs.
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        delay = min(float(query.get("delay", [self.delay])[0]), 30.0)
+        if delay:
+            time.sleep(delay)
         body = b"hello"
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("X-Frame-Options", "DENY")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the scanner went away (killed or cancelled worker): expected in these tests
 
     def log_message(self, *args: object) -> None:
         pass
