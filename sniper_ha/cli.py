@@ -89,11 +89,15 @@ def node(
     data_dir: Path = typer.Option(..., "--data-dir", help="Journal and snapshots live here."),
     config: Path | None = typer.Option(None, "--config", help="YAML config file."),
     log_level: str | None = typer.Option(None, "--log-level"),
+    raft_bind: str | None = typer.Option(
+        None, "--raft-bind", help="Listen for Raft here when --self is a proxy or NAT address."),
 ) -> None:
     """Run one master replica (Raft member + HTTP API)."""
     from sniper_ha.server import serve
 
     _hostport(self_addr, "--self")
+    if raft_bind:
+        _hostport(raft_bind, "--raft-bind")
     peer_list = _split_csv(peers)
     for p in peer_list:
         _hostport(p, "--peers")
@@ -107,7 +111,7 @@ def node(
     _setup_logging(settings.master.log_level)
     try:
         asyncio.run(serve(settings, self_addr, peer_list, settings.master.host,
-                          settings.master.port, data_dir))
+                          settings.master.port, data_dir, raft_bind=raft_bind))
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
 

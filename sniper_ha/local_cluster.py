@@ -150,13 +150,10 @@ class LocalCluster:
         if not self._load_layout():
             self.raft_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
             self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
-        peers = ",".join(self.raft_addrs)
-        self.nodes = []
-        for i, (raft, api) in enumerate(zip(self.raft_addrs, self.api_urls, strict=True)):
-            argv = [self.python, "-m", "sniper_ha", "node", "--self", raft, "--peers", peers,
-                    "--api", api.removeprefix("http://"), "--data-dir",
-                    str(self.data_dir / f"node-{i}"), "--config", str(self.config_path)]
-            self.nodes.append(Proc(f"node-{i}", argv, self.data_dir / "logs" / f"node-{i}.log"))
+        self.nodes = [
+            Proc(f"node-{i}", self.node_argv(i), self.data_dir / "logs" / f"node-{i}.log")
+            for i in range(self.replicas)
+        ]
         for proc in self.nodes:
             proc.start(self._env())
         self.write_layout()
@@ -165,6 +162,13 @@ class LocalCluster:
         for j in range(self.workers):
             self.add_worker(j)
         self.write_layout()
+
+    def node_argv(self, i: int) -> list[str]:
+        """The command line of replica i; a subclass may put a proxy in front of Raft."""
+        return [self.python, "-m", "sniper_ha", "node", "--self", self.raft_addrs[i],
+                "--peers", ",".join(self.raft_addrs),
+                "--api", self.api_urls[i].removeprefix("http://"),
+                "--data-dir", str(self.data_dir / f"node-{i}"), "--config", str(self.config_path)]
 
     def worker_argv(self, j: int) -> list[str]:
         return [self.python, "-m", "sniper_ha", "worker", "--master", ",".join(self.api_urls),

@@ -56,7 +56,7 @@ async def announce_loop(ctx: Context, stop: asyncio.Event) -> None:
 
 async def serve(
     settings: Settings, self_addr: str, peers: list[str], api_host: str, api_port: int,
-    data_dir: Path, advertise_api: str | None = None,
+    data_dir: Path, advertise_api: str | None = None, raft_bind: str | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     api_url = advertise_api or f"http://{api_host}:{api_port}"
@@ -65,7 +65,7 @@ async def serve(
     def on_state_changed(old: int, new: int) -> None:
         loop.call_soon_threadsafe(state_changes.put_nowait, (old, new))
 
-    replica = Replica(self_addr, peers, data_dir, settings.raft, on_state_changed)
+    replica = Replica(self_addr, peers, data_dir, settings.raft, on_state_changed, raft_bind)
     bridge = RaftBridge(replica, loop)
     role = LeaderRole(replica, bridge, settings, api_url)
 

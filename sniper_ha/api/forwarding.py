@@ -93,13 +93,24 @@ async def route_to_leader(request: web.Request) -> web.StreamResponse | None:
             raise UnknownOutcome("the leader stopped answering mid-request") from None
 
 
+async def _served_here(handler: Handler, request: web.Request) -> web.StreamResponse:
+    """Run the handler locally as leader and say which leader, in which term, answered: the
+    chaos checker verifies that at most one leader accepted writes per term."""
+    ctx = ctx_of(request)
+    term = ctx.role.term
+    resp = await handler(request)
+    resp.headers["X-Sniper-Leader"] = ctx.replica.self_addr
+    resp.headers["X-Sniper-Term"] = str(term)
+    return resp
+
+
 def on_leader(handler: Handler) -> Handler:
     """Run the handler on the ready leader; elsewhere proxy the request there."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         resp = await route_to_leader(request)
-        return resp if resp is not None else await handler(request)
+        return resp if resp is not None else await _served_here(handler, request)
 
     return wrapped
 
@@ -111,8 +122,7 @@ def leader_read(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         if not query_bool(request, "stale"):
             resp = await route_to_leader(request)
-            if resp is not None:
-                return resp
+            return resp if resp is not None else await _served_here(handler, request)
         return await handler(request)
 
     return wrapped

@@ -80,9 +80,13 @@ class Replica(SyncObj):
         data_dir: Path,
         raft: RaftConfig,
         on_state_changed: StateHook | None = None,
+        bind_addr: str | None = None,
     ) -> None:
+        """`self_addr` is this replica's identity in the cluster (what peers dial);
+        `bind_addr`, when given, is where it really listens (behind a proxy or NAT)."""
         others = [p for p in peers if p != self_addr]
-        if raft.password is None and not all(is_loopback(a) for a in [self_addr, *others]):
+        addrs = [self_addr, *others, *([bind_addr] if bind_addr else [])]
+        if raft.password is None and not all(is_loopback(a) for a in addrs):
             raise ValueError(
                 "raft.password is required when a Raft address is not loopback: "
                 "pysyncobj's wire format is pickle and an open port runs arbitrary code"
@@ -104,6 +108,7 @@ class Replica(SyncObj):
             commandsWaitLeader=False,
             password=raft.password,
             onStateChanged=on_state_changed,
+            bindAddress=bind_addr,
         )
         super().__init__(self_addr, others, conf=conf, consumers=[self.ledger])
         self.self_addr = self_addr
