@@ -228,6 +228,7 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
     rounds = int(plan.seconds / plan.interval + 0.999999)
     step = plan.interval / n if n else plan.interval
     latencies: list[float] = []
+    first_round: list[float] = []  # latencies of heartbeats started in the first interval
     lags: list[float] = []
     errors: Counter[str] = Counter()
     answered: Counter[str] = Counter()  # the worker status in the answer
@@ -241,7 +242,7 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
     planned = sum(min(n, max(0, math.ceil((plan.seconds - r * plan.interval) / step)))
                   for r in range(rounds)) if n else 0
 
-    async def beat(session: aiohttp.ClientSession, url: str, wid: str) -> None:
+    async def beat(session: aiohttp.ClientSession, url: str, wid: str, first: bool) -> None:
         nonlocal commands
         start = time.perf_counter()
         try:
@@ -250,6 +251,8 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
                 payload = await resp.read()
                 if resp.status == 200:
                     latencies.append(time.perf_counter() - start)
+                    if first:
+                        first_round.append(latencies[-1])
                     answer = json.loads(payload)
                     answered[str(answer.get("status"))] += 1
                     commands += len(answer.get("commands") or ())
@@ -282,7 +285,7 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
                 except asyncio.TimeoutError:
                     break
                 lags.append(time.monotonic() - due)
-                task = asyncio.create_task(beat(session, urls[sent % len(urls)], ids[k]))
+                task = asyncio.create_task(beat(session, urls[sent % len(urls)], ids[k], r == 0))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
                 sent += 1
@@ -307,6 +310,9 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
         "ok_per_s": round(len(latencies) / plan.seconds, 1),
         "p50_ms": ms(pct(latencies, 50)), "p99_ms": ms(pct(latencies, 99)),
         "max_ms": ms(max(latencies) if latencies else None),
+        "first_interval": {"ok": len(first_round), "p50_ms": ms(pct(first_round, 50)),
+                           "p99_ms": ms(pct(first_round, 99)),
+                           "max_ms": ms(max(first_round) if first_round else None)},
         "start_lag_p99_ms": ms(pct(lags, 99)), "start_lag_max_ms": ms(max(lags) if lags else None),
         "cpu": used, "raft": raft_rate(samples),
     }
@@ -412,7 +418,11 @@ def derived(plan: Plan, api: dict[str, Any]) -> dict[str, Any]:
     timeline = hb["raft"]["timeline"]
     per_interval = max(1, round(plan.interval / plan.sample_period))
     first, rest = timeline[:per_interval], timeline[per_interval:]
+    reports = hb["workers"] / WorkersConfig().resource_report_interval
     return {
+        "resource_reports_per_s": round(reports, 2),
+        "resource_reports_per_heartbeat": (round(reports / hb["offered_per_s"], 4)
+                                           if hb["offered_per_s"] else None),
         "heartbeat_caused_entries_per_s": extra,
         "heartbeat_caused_entries": caused,
         "entries_per_heartbeat": (round(hb_rate / hb["ok_per_s"], 4)
@@ -438,14 +448,18 @@ def fmt(value: Any) -> str:
 def report(result: dict[str, Any]) -> str:
     plan, api, d = result["plan"], result["api"], result["derived"]
     hb, idle, reg = api["heartbeats"], api["idle"], api["register"]
+    fi = hb["first_interval"]
     leader = api["leader"]
 
     def cpu_line(cpu: dict[str, Any]) -> str:
         reps = cpu["replicas_pct_core"]
         foll = [c for i, c in enumerate(reps) if i != leader]
+        known = [c for c in [*reps, cpu["client_pct_core"]] if c is not None]
+        other = cpu["machine_pct_all_cores"] * (result["env"]["cpus"] or 1) - sum(known)
         return (f"leader {fmt(reps[leader])} %, followers {' / '.join(fmt(c) for c in foll)} %, "
-                f"client {fmt(cpu['client_pct_core'])} % of one core; "
-                f"machine {fmt(cpu['machine_pct_all_cores'])} % of {result['env']['cpus']} cores")
+                f"client {fmt(cpu['client_pct_core'])} %, other processes {fmt(max(0.0, other))} % "
+                f"of one core; machine {fmt(cpu['machine_pct_all_cores'])} % of "
+                f"{result['env']['cpus']} cores")
 
     target = "all replicas (round-robin)" if plan["round_robin"] else "leader"
     lines = [
@@ -461,6 +475,8 @@ def report(result: dict[str, Any]) -> str:
         f"  answered status: {hb['answered_status']}, commands received: {hb['commands_received']}",
         f"  latency ms: p50 {fmt(hb['p50_ms'])}, p99 {fmt(hb['p99_ms'])}, max {fmt(hb['max_ms'])}; "
         f"client start lag p99 {fmt(hb['start_lag_p99_ms'])} ms, max {fmt(hb['start_lag_max_ms'])} ms",
+        f"  first interval only ({fi['ok']} ok): p50 {fmt(fi['p50_ms'])}, "
+        f"p99 {fmt(fi['p99_ms'])}, max {fmt(fi['max_ms'])} ms",
         f"  offered {fmt(hb['offered_per_s'])}/s, sent {fmt(hb['sent_per_s'])}/s, "
         f"sustained (ok) {fmt(hb['ok_per_s'])}/s = {fmt(d['sustained_vs_offered'])} of offered",
         "",
@@ -477,6 +493,10 @@ def report(result: dict[str, Any]) -> str:
         f"  per {plan['sample_period']:g} s: {hb['raft']['timeline']}",
         f"  Raft entries/s / heartbeats/s: {d['entries_per_heartbeat']} "
         f"(heartbeat-caused only: {d['entries_per_heartbeat_excess']}; goal: near 0)",
+        f"  long-run floor from resource reports: {hb['workers']} workers / "
+        f"{result['workers_config']['resource_report_interval']:g} s = "
+        f"{fmt(d['resource_reports_per_s'])} entries/s = {d['resource_reports_per_heartbeat']} "
+        f"per heartbeat (a phase shorter than that interval sees only the first round)",
         "",
     ]
     wa = api["workers_after"]

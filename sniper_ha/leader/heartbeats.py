@@ -98,7 +98,9 @@ class HeartbeatMonitor:
         status, commands, orphans = self._reconcile(worker_id, held)
         if status == "down":
             await self._propose_status(worker_id, "ready", "heartbeats resumed")
-        if now - self._last_report.get(worker_id, 0.0) >= self.settings.workers.resource_report_interval:
+        interval = self.settings.workers.resource_report_interval
+        report_due = now - self._last_report.get(worker_id, 0.0) >= interval
+        if beat.resources and report_due:
             self._last_report[worker_id] = now
             cmd = c.WorkerResources(worker_id=worker_id, resources=beat.resources, now=self.wall())
             self._background(c.encode(c.CommandType.WORKER_RESOURCES, cmd))
@@ -151,10 +153,13 @@ class HeartbeatMonitor:
         now = self.clock()
         expired = [wid for wid, deadline in self.deadlines.items() if deadline < now]
         for worker_id in expired:
-            del self.deadlines[worker_id]
-            await self._propose_status(
+            committed = await self._propose_status(
                 worker_id, "down", f"no heartbeat for {self.ttl:.1f}s"
             )
+            # Forget the timer only once the transition is in the ledger (else retry next
+            # round), and not if a heartbeat re-armed it meanwhile.
+            if committed and self.deadlines.get(worker_id, now) < now:
+                del self.deadlines[worker_id]
         for task_id, lease_id in self._stale_leases():
             cmd = c.TaskExpire(task_id=task_id, lease_id=lease_id, now=self.wall(),
                                reason="task exceeded workers.task_execution_timeout")
@@ -174,13 +179,15 @@ class HeartbeatMonitor:
 
     # ---- proposals -----------------------------------------------------------------------
 
-    async def _propose_status(self, worker_id: str, status: str, reason: str) -> None:
+    async def _propose_status(self, worker_id: str, status: str, reason: str) -> bool:
+        """Propose a liveness transition; True once the ledger holds the outcome."""
         cmd = c.WorkerStatusChange(worker_id=worker_id, status=status, reason=reason,
                                    now=self.wall())
         outcome = await self._propose(c.encode(c.CommandType.WORKER_STATUS, cmd))
         if outcome is not None and outcome.kind == "accepted":
             self.transitions += 1
             log.info("worker %s is %s: %s", worker_id, status, reason)
+        return outcome is not None
 
     async def _propose(self, command: dict[str, Any]) -> Any:
         try:

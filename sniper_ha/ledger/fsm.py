@@ -74,6 +74,7 @@ def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outc
         "max_concurrent_tasks": p.max_concurrent_tasks,
         "resources": dict(p.resources),
         "status": "ready",
+        "status_reason": None,
         "last_seen_at": p.now,
         "modify_index": index,
     }

@@ -1,0 +1,1 @@
+"""Chaos suite: inject faults into a real cluster under load, record a history, check it."""
