@@ -312,8 +312,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.store.pending_in_order())
     @rule(data=st.data())
     def assign_pending(self, data: st.DataObject) -> None:
-        """Assign like the dispatcher would: pending tasks in order to ready workers."""
-        ready = [w for w, rec in self.store.workers.items() if rec["status"] == "ready"]
+        """Assign like the dispatcher would: pending tasks in order to ready, undrained workers."""
+        ready = [w for w, rec in self.store.workers.items()
+                 if rec["status"] == "ready" and not rec.get("control")]
         if not ready:
             return
         now = self.clock()
