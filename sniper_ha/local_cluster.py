@@ -147,7 +147,7 @@ class LocalCluster:
     def start(self, wait: float = 60.0) -> None:
         """Start replicas, wait for a ready leader, then start workers; reuses ports on rerun."""
         self._write_config()
-        if not self._load_layout():
+        if not self.raft_addrs and not self._load_layout():
             self.raft_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
             self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
         self.nodes = [

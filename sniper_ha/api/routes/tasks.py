@@ -105,10 +105,14 @@ async def list_tasks(request: web.Request) -> web.Response:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}", field="status")
     limit = query_int(request, "limit", 100, 1, 1000)
     cursor = query_int(request, "cursor", 0, 0, 2**62)
+    view = request.query.get("view", "summary")
+    if view not in ("summary", "full"):
+        raise BadRequest("view must be 'summary' or 'full'", field="view")
+    shape = task_full if view == "full" else task_summary
 
     def page(store: Any) -> dict[str, Any]:
         tasks, nxt = store.list_tasks(status, cursor, limit)
-        return {"tasks": [task_summary(t) for t in tasks], "next_cursor": nxt,
+        return {"tasks": [shape(t) for t in tasks], "next_cursor": nxt,
                 "counts": store.counts()}
 
     return web.json_response(ctx.read(page))

@@ -1,0 +1,86 @@
+"""The chaos cluster: real replicas and workers, with every Raft link behind a proxy.
+
+Mode "proxy" (loopback): replicas, workers and clients run on 127.0.0.1; each replica-to-
+replica link passes the ProxyMesh, which cuts, holds and delays bytes per direction. Client
+and worker traffic to the API is not proxied, so a partitioned minority leader is still
+reachable by clients: exactly the case where it must refuse writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaos.proxy import LinkFault, ProxyMesh
+from sniper_ha.local_cluster import LocalCluster, free_port
+
+CHAOS_CONFIG: dict[str, Any] = {
+    "workers": {"heartbeat_interval": 1.0, "heartbeat_ttl_multiplier": 3},
+    "api": {"no_leader_hold": 3.0, "propose_timeout": 5.0},
+}
+
+
+@dataclass
+class ChaosCluster(LocalCluster):
+    mode: str = "proxy"
+    seed: int = 0
+    bind_addrs: list[str] = field(default_factory=list)
+    mesh: ProxyMesh | None = None
+
+    def start(self, wait: float = 60.0) -> None:
+        self.raft_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
+        self.bind_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
+        self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
+        self.mesh = ProxyMesh(
+            listen=[_split(a) for a in self.raft_addrs],
+            targets=[_split(a) for a in self.bind_addrs],
+            pid_to_node=self.node_of_pid,
+            seed=self.seed,
+        )
+        self.mesh.start()
+        super().start(wait)
+
+    def node_argv(self, i: int) -> list[str]:
+        return [*super().node_argv(i), "--raft-bind", self.bind_addrs[i]]
+
+    def node_of_pid(self, pid: int) -> int | None:
+        for i, proc in enumerate(self.nodes):
+            if proc.pid == pid and proc.alive():
+                return i
+        return None
+
+    # ---- link faults -----------------------------------------------------------------------
+
+    def cut(self, a: int, b: int, both: bool = True) -> None:
+        assert self.mesh is not None
+        self.mesh.set_fault(a, b, LinkFault(cut=True))
+        if both:
+            self.mesh.set_fault(b, a, LinkFault(cut=True))
+
+    def isolate(self, node: int) -> None:
+        for other in range(self.replicas):
+            if other != node:
+                self.cut(node, other)
+
+    def delay_all(self, delay: float, jitter: float) -> None:
+        assert self.mesh is not None
+        for a in range(self.replicas):
+            for b in range(self.replicas):
+                if a != b:
+                    self.mesh.set_fault(a, b, LinkFault(delay=delay, jitter=jitter))
+
+    def heal(self) -> None:
+        if self.mesh is not None:
+            self.mesh.heal_all()
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            if self.mesh is not None:
+                self.mesh.stop()
+
+
+def _split(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port)

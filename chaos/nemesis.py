@@ -1,0 +1,180 @@
+"""Nemeses: each injects one kind of fault and heals it. They act only on processes the
+harness started (by PID) and on links of its own proxy mesh."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+
+from chaos.harness import ChaosCluster
+
+
+@dataclass
+class Ctx:
+    cluster: ChaosCluster
+    rng: random.Random
+    #: Undo actions recorded by inject, run by heal.
+    undo: list = field(default_factory=list)
+
+    def leader(self, timeout: float = 15.0) -> int:
+        return self.cluster.wait_for_leader(timeout)
+
+    def alive_replicas(self) -> list[int]:
+        return [i for i, p in enumerate(self.cluster.nodes) if p.alive()]
+
+
+class Nemesis:
+    name = "nemesis"
+    #: Whether the fault can take writes away (failover time is reported for these).
+    disruptive = True
+
+    def inject(self, ctx: Ctx) -> str:
+        raise NotImplementedError
+
+    def heal(self, ctx: Ctx) -> None:
+        while ctx.undo:
+            ctx.undo.pop()()
+
+
+class KillLeader(Nemesis):
+    name = "kill_leader"
+
+    def inject(self, ctx: Ctx) -> str:
+        i = ctx.leader()
+        ctx.cluster.kill_node(i)
+        ctx.undo.append(lambda: ctx.cluster.start_node(i))
+        return f"kill -9 leader node-{i}"
+
+
+class KillReplica(Nemesis):
+    name = "kill_replica"
+
+    def inject(self, ctx: Ctx) -> str:
+        i = ctx.rng.choice(ctx.alive_replicas())
+        ctx.cluster.kill_node(i)
+        ctx.undo.append(lambda: ctx.cluster.start_node(i))
+        return f"kill -9 node-{i}"
+
+
+class KillWorker(Nemesis):
+    name = "kill_worker"
+    disruptive = False
+
+    def inject(self, ctx: Ctx) -> str:
+        alive = [j for j, p in enumerate(ctx.cluster.agents) if p.alive()]
+        j = ctx.rng.choice(alive)
+        ctx.cluster.agents[j].kill()
+        ctx.undo.append(lambda: ctx.cluster.add_worker(j))
+        return f"kill -9 worker-{j}"
+
+
+class PauseLeader(Nemesis):
+    name = "pause_leader"
+
+    def inject(self, ctx: Ctx) -> str:
+        i = ctx.leader()
+        proc = ctx.cluster.nodes[i]
+        proc.signal(signal.SIGSTOP)
+        ctx.undo.append(lambda: proc.signal(signal.SIGCONT))
+        return f"SIGSTOP leader node-{i}"
+
+
+class PartitionLeader(Nemesis):
+    name = "partition_leader"
+
+    def inject(self, ctx: Ctx) -> str:
+        i = ctx.leader()
+        ctx.cluster.isolate(i)
+        ctx.undo.append(ctx.cluster.heal)
+        return f"isolate leader node-{i}"
+
+
+class PartitionHalves(Nemesis):
+    name = "partition_halves"
+
+    def inject(self, ctx: Ctx) -> str:
+        n = ctx.cluster.replicas
+        nodes = list(range(n))
+        ctx.rng.shuffle(nodes)
+        minority, majority = nodes[: (n - 1) // 2], nodes[(n - 1) // 2:]
+        for a in minority:
+            for b in majority:
+                ctx.cluster.cut(a, b)
+        ctx.undo.append(ctx.cluster.heal)
+        return f"partition {sorted(minority)} | {sorted(majority)}"
+
+
+class Ring(Nemesis):
+    """Partial connectivity: the leader loses one peer but every node still sees a majority."""
+
+    name = "ring"
+
+    def inject(self, ctx: Ctx) -> str:
+        i = ctx.leader()
+        others = [j for j in range(ctx.cluster.replicas) if j != i]
+        j = ctx.rng.choice(others)
+        ctx.cluster.cut(i, j)
+        ctx.undo.append(ctx.cluster.heal)
+        return f"cut link node-{i} <-> node-{j} only"
+
+
+class OneWay(Nemesis):
+    """The leader hears everyone but what it sends is held (one-way loss)."""
+
+    name = "one_way"
+
+    def inject(self, ctx: Ctx) -> str:
+        i = ctx.leader()
+        for j in range(ctx.cluster.replicas):
+            if j != i:
+                ctx.cluster.cut(i, j, both=False)
+        ctx.undo.append(ctx.cluster.heal)
+        return f"hold everything node-{i} sends"
+
+
+class Delay(Nemesis):
+    """Delay with jitter on every link; spikes model loss and retransmission."""
+
+    name = "delay"
+    disruptive = False
+
+    def inject(self, ctx: Ctx) -> str:
+        delay = ctx.rng.uniform(0.02, 0.1)
+        jitter = ctx.rng.uniform(0.05, 0.2)
+        ctx.cluster.delay_all(delay, jitter)
+        ctx.undo.append(ctx.cluster.heal)
+        return f"delay {delay * 1000:.0f} ms + jitter {jitter * 1000:.0f} ms on all links"
+
+
+class RestartReplica(Nemesis):
+    """A graceful restart of one replica from its data dir."""
+
+    name = "restart_replica"
+
+    def inject(self, ctx: Ctx) -> str:
+        i = ctx.rng.choice(ctx.alive_replicas())
+        ctx.cluster.nodes[i].stop()
+        ctx.cluster.start_node(i)
+        return f"restart node-{i} from its data dir"
+
+
+class RollingRestart(Nemesis):
+    name = "rolling_restart"
+
+    def inject(self, ctx: Ctx) -> str:
+        order = list(range(ctx.cluster.replicas))
+        for i in order:
+            ctx.cluster.nodes[i].stop()
+            ctx.cluster.start_node(i)
+            ctx.leader(30)
+            time.sleep(1.0)
+        return f"rolling restart of {len(order)} replicas"
+
+
+NEMESES: dict[str, type[Nemesis]] = {
+    cls.name: cls
+    for cls in (KillLeader, KillReplica, KillWorker, PauseLeader, PartitionLeader,
+                PartitionHalves, Ring, OneWay, Delay, RestartReplica, RollingRestart)
+}
