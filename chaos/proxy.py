@@ -119,7 +119,9 @@ class ProxyMesh:
     async def _serve(self, dst: int, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        src = await asyncio.get_running_loop().run_in_executor(None, self._owner, peer[1])
+        local = writer.get_extra_info("sockname")
+        src = await asyncio.get_running_loop().run_in_executor(
+            None, self._owner, (peer[0], peer[1]), (local[0], local[1]))
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.targets[dst])
         except OSError:
@@ -139,11 +141,13 @@ class ProxyMesh:
             for w in (writer, up_writer):
                 w.close()
 
-    def _owner(self, port: int) -> int | None:
-        """The replica whose process holds the local end (127.0.0.1, port) of a socket."""
+    def _owner(self, peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+        """The replica whose process holds the other end of this accepted connection: the
+        socket whose local address is our peer and whose remote address is us."""
         for _ in range(5):
             for conn in psutil.net_connections(kind="tcp4"):
-                if conn.laddr and conn.laddr.port == port and conn.pid is not None:
+                if (conn.pid is not None and conn.laddr and conn.raddr
+                        and tuple(conn.laddr) == peer and tuple(conn.raddr) == local):
                     node = self.pid_to_node(conn.pid)
                     if node is not None:
                         return node

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,29 @@ async def announce_loop(ctx: Context, stop: asyncio.Event) -> None:
             pass
 
 
+async def hand_over(replica: Replica, timeout: float = 2.0) -> None:
+    """On a graceful stop, pass leadership to the most caught-up follower first (Raft
+    TimeoutNow), so a rolling restart costs one round trip instead of an election timeout.
+
+    pysyncobj is not thread-safe, so the transfer runs inside its own tick.
+    """
+    if not replica.is_leader:
+        return
+    fired = threading.Event()
+
+    def in_tick() -> None:
+        if not fired.is_set():
+            fired.set()
+            replica.transferLeadership()
+
+    replica.addOnTickCallback(in_tick)
+    deadline = time.monotonic() + timeout
+    while replica.is_leader and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    replica.removeOnTickCallback(in_tick)
+    log.info("leadership %s before stopping", "handed over" if not replica.is_leader else "kept")
+
+
 async def serve(
     settings: Settings, self_addr: str, peers: list[str], api_host: str, api_port: int,
     data_dir: Path, advertise_api: str | None = None, raft_bind: str | None = None,
@@ -77,7 +101,7 @@ async def serve(
     session = aiohttp.ClientSession()
     ctx = Context(settings, replica, bridge, role, TokenTable(settings.auth.tokens), api_url,
                   session)
-    runner = web.AppRunner(create_app(ctx), access_log=None)
+    runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, api_host, api_port, reuse_address=True)
     await site.start()
@@ -99,7 +123,8 @@ async def serve(
     log.info("replica %s stopping after %.0fs", self_addr, time.monotonic() - started)
     follower.cancel()
     announcer.cancel()
+    await hand_over(replica)
     await role.close()
+    replica.destroy()
     await runner.cleanup()
     await session.close()
-    replica.destroy()
