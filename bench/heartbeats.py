@@ -103,29 +103,49 @@ class Cpu:
         }
 
 
-async def cluster_self(session: aiohttp.ClientSession, url: str, token: str) -> dict[str, Any] | None:
+async def raft_indexes(session: aiohttp.ClientSession, url: str) -> dict[str, Any] | None:
+    """The replica's commit/applied index from GET /readyz (the same counters as
+    /v1/cluster/self). /v1/cluster/self is not polled: it hashes the whole ledger state on
+    each call (state_digest), which with thousands of workers stalls the replica's loop and
+    would show up in the heartbeat latency it is meant to observe."""
     try:
-        async with session.get(url + "/v1/cluster/self",
-                               headers={"Authorization": f"Bearer {token}"}) as resp:
-            return await resp.json() if resp.status == 200 else None
+        async with session.get(url + "/readyz") as resp:
+            return await resp.json() if resp.status in (200, 503) else None
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
         return None
 
 
-async def sample_commits(url: str, token: str, period: float, until: float,
-                         out: list[tuple[float, int]]) -> None:
+async def sample_commits(url: str, period: float, until: float, out: list[tuple[float, int]]) -> None:
     """(monotonic time, leader commit_index) every `period` until `until` (bounded count)."""
     timeout = aiohttp.ClientTimeout(total=max(0.5, period))
     connector = aiohttp.TCPConnector(limit=2)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         for _ in range(int((until - time.monotonic()) / period) + 3):
-            view = await cluster_self(session, url, token)
-            if view is not None:
+            view = await raft_indexes(session, url)
+            if view is not None and "commit_index" in view:
                 out.append((time.monotonic(), int(view["commit_index"])))
             left = until - time.monotonic()
             if left <= 0:
                 break
             await asyncio.sleep(min(period, left))
+
+
+async def self_view_cost(url: str, token: str, count: int = 5) -> dict[str, Any]:
+    """Latency of GET /v1/cluster/self (it computes the state digest), sequential, after the load."""
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0)) as session:
+        for _ in range(count):
+            start = time.perf_counter()
+            try:
+                async with session.get(url + "/v1/cluster/self", headers=headers) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        latencies.append(time.perf_counter() - start)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+    return {"ok": len(latencies), "p50_ms": ms(pct(latencies, 50)),
+            "max_ms": ms(max(latencies) if latencies else None)}
 
 
 def raft_rate(samples: list[tuple[float, int]]) -> dict[str, Any]:
@@ -144,8 +164,8 @@ def raft_rate(samples: list[tuple[float, int]]) -> dict[str, Any]:
 async def idle_phase(cluster: LocalCluster, leader: int, cpu: Cpu, plan: Plan) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     before = cpu.snapshot()
-    await sample_commits(cluster.api_urls[leader], cluster.admin_token, plan.sample_period,
-                         time.monotonic() + plan.seconds, samples)
+    await sample_commits(cluster.api_urls[leader], plan.sample_period, time.monotonic() + plan.seconds,
+                         samples)
     return {"cpu": cpu.share(before), "raft": raft_rate(samples)}
 
 
@@ -267,8 +287,8 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
         before = cpu.snapshot()
         t0 = time.monotonic()
         end = t0 + plan.seconds
-        sampler = asyncio.create_task(sample_commits(
-            cluster.api_urls[leader], cluster.admin_token, plan.sample_period, end, samples))
+        sampler = asyncio.create_task(sample_commits(cluster.api_urls[leader], plan.sample_period,
+                                                     end, samples))
         for r in range(rounds):
             for k in range(per_round):
                 due = t0 + r * plan.interval + k * step
@@ -361,6 +381,7 @@ async def run_phases(cluster: LocalCluster, leader: int, plan: Plan) -> dict[str
           f"via {'all replicas' if plan.round_robin else 'the leader'} ...", file=sys.stderr, flush=True)
     out["heartbeats"] = await heartbeat_phase(cluster, leader, ids, cpu, plan)
     out["workers_after"] = await worker_statuses(cluster, leader)
+    out["self_view_cost"] = await self_view_cost(cluster.api_urls[leader], cluster.admin_token)
     return out
 
 
@@ -509,6 +530,9 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"workers after the run: {wa['by_status']} of {wa['total']} "
                      f"(down: {wa['by_status'].get('down', 0)}; expect 0); "
                      f"resource snapshots in the ledger: {wa['resource_snapshots_in_ledger']}")
+    sv = api["self_view_cost"]
+    lines.append(f"GET /v1/cluster/self on the leader afterwards (hashes the whole state): "
+                 f"p50 {fmt(sv['p50_ms'])} ms, max {fmt(sv['max_ms'])} ms over {sv['ok']} calls")
     lines.append(f"monitor log lines: {api['log_counts'] or 'none'}")
     terms = [[v.get("term") for v in api[k]] for k in ("replicas_before", "replicas_after")]
     lines.append(f"leader {leader} -> {api['leader_after']}, terms {terms[0]} -> {terms[1]}, "

@@ -13,10 +13,12 @@ from chaos.history import Op
 
 
 def failover_times(ops: list[Op], faults: list[dict[str, Any]]) -> None:
-    """For each fault: seconds from injection to the first acknowledged write after it."""
-    oks = sorted(o.time for o in ops if o.f == "submit" and o.type == "ok")
+    """For each fault: seconds from injection to the first acknowledged write that was
+    *sent* after it (a write already in flight says nothing about the faulty cluster)."""
+    oks = sorted((o.time - (o.duration or 0.0), o.time) for o in ops
+                 if o.f == "submit" and o.type == "ok")
     for fault in faults:
-        after = next((t for t in oks if t >= fault["start"]), None)
+        after = next((done for sent, done in oks if sent >= fault["start"]), None)
         fault["first_ack_after_s"] = None if after is None else round(after - fault["start"], 3)
 
 
