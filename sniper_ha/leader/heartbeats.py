@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -68,12 +69,14 @@ class HeartbeatMonitor:
     def start(self) -> None:
         """Rebuild timers from the registry; everyone gets a grace period first."""
         now = self.clock()
+        interval = self.settings.workers.resource_report_interval
         with self.replica.ledger.lock:
             workers = list(self.replica.ledger.store.workers.values())
         for worker in workers:
             if worker["status"] == "ready":
                 self.deadlines[worker["id"]] = now + 2 * self.ttl
-                self._last_report[worker["id"]] = now
+                # Spread the fleet's resource reports over the interval instead of in step.
+                self._last_report[worker["id"]] = now - random.uniform(0, interval)
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever(), name="reaper")
 
     async def stop(self) -> None:
@@ -88,7 +91,9 @@ class HeartbeatMonitor:
     def registered(self, worker_id: str) -> None:
         """A (re-)registration counts as a heartbeat: a worker that dies right after it is
         still declared down."""
-        self.deadlines[worker_id] = self.clock() + self.ttl
+        now = self.clock()
+        self.deadlines[worker_id] = now + self.ttl
+        self._last_report[worker_id] = now  # registration just stored its resources
 
     async def beat(self, worker_id: str, beat: Heartbeat) -> list[dict[str, Any]]:
         """Reset the worker's timer and answer the commands it should act on."""

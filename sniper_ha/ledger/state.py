@@ -153,6 +153,14 @@ class StateStore:
         return store
 
     def digest(self) -> str:
-        """A hash of the replicated content; equal on every replica at the same applied index."""
+        """A hash of the replicated content; equal on every replica at the same applied index.
+
+        It hashes the whole store (tens of ms for thousands of records), so it is cached per
+        applied index: every mutation goes through apply, which moves the index."""
+        cached = getattr(self, "_digest_cache", None)
+        if cached is not None and cached[0] == self.applied_index:
+            return cached[1]
         blob = json.dumps(self.to_snapshot(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        value = hashlib.sha256(blob.encode()).hexdigest()
+        self._digest_cache = (self.applied_index, value)
+        return value

@@ -14,14 +14,15 @@ from sniper_ha.api.middlewares import requires
 routes = web.RouteTableDef()
 
 
-def self_view(ctx: Context) -> dict[str, Any]:
+async def self_view(ctx: Context) -> dict[str, Any]:
     status = ctx.replica.status()
 
     def ledger(store: Any) -> dict[str, Any]:
         return {"ledger_index": store.applied_index, "state_digest": store.digest(),
                 "tasks": store.counts(), "workers": len(store.workers)}
 
-    status.update(ctx.read(ledger))
+    # Hashing a large store takes a while: do it off the event loop.
+    status.update(await asyncio.to_thread(ctx.read, ledger))
     status["api"] = ctx.api_url
     status["leader_api"] = ctx.leader_api()
     status["leader_ready"] = ctx.role.is_ready()
@@ -32,7 +33,7 @@ def self_view(ctx: Context) -> dict[str, Any]:
 @routes.get("/v1/cluster/self")
 @requires("viewer")
 async def cluster_self(request: web.Request) -> web.Response:
-    return web.json_response(self_view(ctx_of(request)))
+    return web.json_response(await self_view(ctx_of(request)))
 
 
 @routes.get("/v1/cluster")
@@ -47,7 +48,7 @@ async def cluster(request: web.Request) -> web.Response:
 
     async def ask(node: dict[str, Any]) -> dict[str, Any]:
         if node["raft"] == ctx.replica.self_addr:
-            return self_view(ctx)
+            return await self_view(ctx)
         if not node.get("api"):
             return {"raft": node["raft"], "api": None, "reachable": False}
         try:
