@@ -13,7 +13,9 @@ Rules:
 - diverged: every replica reports the same state digest at the same ledger index, and the
   same task records;
 - two_leaders: no two replicas answered writes as leader in the same term;
-- hung: no operation took longer than its deadline, and none was left without an outcome.
+- hung: no operation took longer than its deadline, and none was left without an outcome;
+- unavailable: the cluster had no serving leader for as long as a nemesis waited for one
+  (30 s) with every earlier fault healed.
 """
 
 from __future__ import annotations
@@ -131,6 +133,9 @@ def check(ops: list[Op], replicas: list[ReplicaState]) -> Verdict:
     for o in open_invokes:
         violations.append(Violation("hung", f"{o.process} {o.f} {o.key or ''} never completed",
                                     [o.index]))
+    for o in ops:
+        if o.f == "nemesis" and o.type == "fail":
+            violations.append(Violation("unavailable", f"before {o.value}: {o.error}", [o.index]))
     stats["duplicated"] = sum(1 for v in violations if v.rule in ("duplicate_submit", "double_result"))
     return Verdict(violations, stats)
 

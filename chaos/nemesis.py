@@ -18,7 +18,7 @@ class Ctx:
     #: Undo actions recorded by inject, run by heal.
     undo: list = field(default_factory=list)
 
-    def leader(self, timeout: float = 15.0) -> int:
+    def leader(self, timeout: float = 30.0) -> int:
         return self.cluster.wait_for_leader(timeout)
 
     def alive_replicas(self) -> list[int]:
@@ -131,7 +131,7 @@ class OneWay(Nemesis):
             if j != i:
                 ctx.cluster.cut(i, j, both=False)
         ctx.undo.append(ctx.cluster.heal)
-        return f"hold everything node-{i} sends"
+        return f"cut everything node-{i} sends (one-way)"
 
 
 class Delay(Nemesis):
@@ -141,11 +141,9 @@ class Delay(Nemesis):
     disruptive = False
 
     def inject(self, ctx: Ctx) -> str:
-        delay = ctx.rng.uniform(0.02, 0.1)
-        jitter = ctx.rng.uniform(0.05, 0.2)
-        ctx.cluster.delay_all(delay, jitter)
+        desc = ctx.cluster.slow_links(ctx.rng)
         ctx.undo.append(ctx.cluster.heal)
-        return f"delay {delay * 1000:.0f} ms + jitter {jitter * 1000:.0f} ms on all links"
+        return desc
 
 
 class RestartReplica(Nemesis):

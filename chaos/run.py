@@ -6,19 +6,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from chaos import report
+from chaos import netns, report
 from chaos.checker import ReplicaState, check
 from chaos.harness import CHAOS_CONFIG, ChaosCluster
 from chaos.history import History
 from chaos.nemesis import NEMESES, Ctx, Nemesis
+from chaos.netns import Lab
 from chaos.workload import Workload
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -107,20 +111,23 @@ def settle(cluster: ChaosCluster, ctx: Ctx) -> None:
 
 
 async def run(profile: str, minutes: float, seed: int, out: Path, replicas: int,
-              workers: int) -> int:
+              workers: int, lab: Lab | None = None) -> int:
     cfg = PROFILES[profile]
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     print(f"chaos: profile {profile}, seed {seed} (replay with --seed {seed}), artifacts in {out}")
     ports = _listeners(2)
     cluster = ChaosCluster(out / "cluster", replicas=replicas, workers=workers, worker_slots=2,
-                           config=CHAOS_CONFIG, seed=seed)
+                           config=CHAOS_CONFIG, seed=seed, mode="netns" if lab else "proxy",
+                           lab=lab)
     history = History(out / "history.jsonl")
     started = time.monotonic()
     faults: list[dict[str, Any]] = []
     try:
         await asyncio.to_thread(cluster.start)
-        print(f"chaos: mode {cluster.mode} (Raft links behind fault-injecting proxies on loopback)")
+        how = ("replicas in network namespaces behind a bridge, faults by iptables" if lab
+               else "Raft links behind fault-injecting proxies on loopback")
+        print(f"chaos: mode {cluster.mode} ({how})")
         ctx = Ctx(cluster, rng)
         workload = Workload(history, cluster.api_urls, cluster.admin_token, ports,
                             clients=cfg["clients"], seed=seed)
@@ -129,8 +136,15 @@ async def run(profile: str, minutes: float, seed: int, out: Path, replicas: int,
         for nemesis in schedule(profile, minutes, rng):
             start = history.now()
             history.record(process="nemesis", type="invoke", f="nemesis", value=nemesis.name)
-            desc = await asyncio.to_thread(nemesis.inject, ctx)
-            history.record(process="nemesis", type="ok", f="nemesis", value=desc)
+            try:
+                desc = await asyncio.to_thread(nemesis.inject, ctx)
+            except TimeoutError as exc:
+                # The nemesis needed a leader and the cluster had none: a liveness failure.
+                desc = f"not injected: {exc}"
+                history.record(process="nemesis", type="fail", f="nemesis", value=nemesis.name,
+                               error=str(exc))
+            else:
+                history.record(process="nemesis", type="ok", f="nemesis", value=desc)
             print(f"  {start:7.1f}s  {nemesis.name:17s} {desc}")
             await asyncio.sleep(cfg["fault_s"])
             await asyncio.to_thread(nemesis.heal, ctx)
@@ -171,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", type=Path, default=None)
     r.add_argument("--replicas", type=int, default=3)
     r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--mode", choices=["auto", "netns", "proxy"], default="auto",
+                   help="auto: netns when root with ip and iptables, else proxy")
+    r.add_argument("--inside-lab", type=int, default=None, help=argparse.SUPPRESS)
     c = sub.add_parser("check", help="check a recorded run again (history.jsonl + states.json)")
     c.add_argument("dir", type=Path)
     args = parser.parse_args(argv)
@@ -185,5 +202,45 @@ def main(argv: list[str] | None = None) -> int:
     if args.replicas < 3 or args.workers < 1 or args.minutes <= 0:
         parser.error("needs --replicas >= 3, --workers >= 1 and --minutes > 0")
     seed = args.seed if args.seed is not None else random.randrange(1, 2**31)
-    out = args.out or Path("artifacts") / f"chaos-{args.profile}-{seed}"
-    return asyncio.run(run(args.profile, args.minutes, seed, out, args.replicas, args.workers))
+    out = (args.out or Path("artifacts") / f"chaos-{args.profile}-{seed}").resolve()
+    if args.inside_lab is not None:  # the re-executed runner, inside the bridge namespace
+        lab = Lab(args.replicas, owner_pid=args.inside_lab)
+        return asyncio.run(run(args.profile, args.minutes, seed, out, args.replicas,
+                               args.workers, lab))
+    mode = args.mode
+    if mode in ("auto", "netns"):
+        why_not = netns.available()
+        if why_not is not None:
+            if mode == "netns":
+                parser.error(f"netns mode is not available: {why_not}")
+            print(f"chaos: netns mode not available ({why_not}); using proxy mode")
+            mode = "proxy"
+        else:
+            mode = "netns"
+    if mode == "proxy":
+        return asyncio.run(run(args.profile, args.minutes, seed, out, args.replicas, args.workers))
+    return run_in_lab(args, seed, out)
+
+
+def run_in_lab(args: argparse.Namespace, seed: int, out: Path) -> int:
+    """Create the namespaces, run this same command inside the bridge namespace, and remove
+    every namespace (with its veths and rules) afterwards, whatever happened."""
+    lab = Lab(args.replicas)
+    try:
+        lab.create()
+        argv = [*lab.exec_prefix(lab.bridge_ns), sys.executable, "-m", "chaos", "run",
+                "--profile", args.profile, "--minutes", str(args.minutes), "--seed", str(seed),
+                "--out", str(out), "--replicas", str(args.replicas), "--workers",
+                str(args.workers), "--inside-lab", str(os.getpid())]
+        child = subprocess.Popen(argv, cwd=os.getcwd())
+        try:
+            return child.wait()
+        except BaseException:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+    finally:
+        lab.destroy()

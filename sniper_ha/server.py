@@ -34,6 +34,25 @@ WAKES_DISPATCHER = {
 }
 
 
+async def leadership_watchdog(role: LeaderRole, stop: asyncio.Event) -> None:
+    """Warn when pysyncobj calls this replica leader but it cannot act as one for long."""
+    since: float | None = None
+    while not stop.is_set():
+        reason = role.not_ready_reason()
+        now = time.monotonic()
+        if reason is None:
+            since = None
+        elif since is None:
+            since = now
+        elif now - since > 5.0:
+            log.warning("raft leader but not serving for %.0fs: %s", now - since, reason)
+            since = now
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+
+
 async def announce_loop(ctx: Context, stop: asyncio.Event) -> None:
     """Keep this replica's API address in the replicated state so any replica can name it.
 
@@ -118,11 +137,12 @@ async def serve(
 
     follower = loop.create_task(follow_state())
     announcer = loop.create_task(announce_loop(ctx, stop))
+    watchdog = loop.create_task(leadership_watchdog(role, stop))
     started = time.monotonic()
     await stop.wait()
     log.info("replica %s stopping after %.0fs", self_addr, time.monotonic() - started)
-    follower.cancel()
-    announcer.cancel()
+    for task in (follower, announcer, watchdog):
+        task.cancel()
     await hand_over(replica)
     await role.close()
     replica.destroy()

@@ -18,7 +18,7 @@ from sniper_ha.errors import SniperError
 from sniper_ha.leader.heartbeats import HeartbeatMonitor
 from sniper_ha.ledger import commands as c
 from sniper_ha.raft.bridge import RaftBridge
-from sniper_ha.raft.node import Replica
+from sniper_ha.raft.node import ROLE_NAMES, Replica
 from sniper_ha.scheduling.dispatcher import Dispatcher
 from sniper_ha.scheduling.strategy import make_strategy
 
@@ -58,7 +58,21 @@ class LeaderRole:
     def on_state_changed(self, old: int, new: int) -> None:
         """Called on the loop thread, in order, for every pysyncobj state change."""
         self.leader_changes += 1
+        log.info("raft state %s -> %s in term %d (leader %s)", ROLE_NAMES.get(old, old),
+                 ROLE_NAMES.get(new, new), self.replica.term, self.replica.leader_addr)
         asyncio.get_running_loop().create_task(self._transition(new == LEADER_STATE))
+
+    def not_ready_reason(self) -> str | None:
+        """Why a replica that pysyncobj calls leader does not act as one (for logs/health)."""
+        if not self.replica.is_leader:
+            return None
+        if not self.replica.hasQuorum:
+            return "not connected to a majority"
+        if self.term != self.replica.term:
+            return f"established term {self.term} but raft term is {self.replica.term}"
+        if not self._ready:
+            return "barrier of this term not committed yet"
+        return None
 
     def poke(self) -> None:
         if self.dispatcher is not None:

@@ -17,6 +17,10 @@ from pydantic import ValidationError
 from sniper_ha.ledger import commands as c
 from sniper_ha.ledger.state import ACTIVE, TERMINAL, Record, StateStore
 
+#: What a worker is told about a task it was leased.
+LEASE_FIELDS = ("id", "type", "target", "params", "priority", "attempt", "lease_id",
+                "lease_expires_at", "max_attempts", "worker_id")
+
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 STALE_LEASE = "stale_lease"
@@ -215,7 +219,10 @@ def _task_assign(store: StateStore, p: c.TaskAssign, index: int) -> Outcome:
             }
         )
         granted.append(task)
-    return Outcome(ACCEPTED, granted, extra={"refused": refused})
+    # The grants as they are now: the records may change (requeue, cancel) before the
+    # leader's endpoint reads them, and the worker must get the lease it was given.
+    leases = [{k: task[k] for k in LEASE_FIELDS} for task in granted]
+    return Outcome(ACCEPTED, granted, extra={"refused": refused, "leases": leases})
 
 
 def _lease_check(

@@ -25,14 +25,6 @@ from sniper_ha.scheduling.strategy import Candidate, Strategy
 
 log = logging.getLogger(__name__)
 
-LEASE_FIELDS = ("id", "type", "target", "params", "priority", "attempt", "lease_id",
-                "lease_expires_at", "max_attempts")
-
-
-def lease_view(task: dict[str, Any]) -> dict[str, Any]:
-    return {k: task[k] for k in LEASE_FIELDS}
-
-
 @dataclass
 class LeaseRequest:
     worker_id: str
@@ -179,9 +171,8 @@ class Dispatcher:
                     req.future.set_exception(exc)
             return False
         grants: dict[str, list[dict[str, Any]]] = {w: [] for w in claimed}
-        with self.replica.ledger.lock:
-            for task in outcome.value or []:
-                grants[task["worker_id"]].append(lease_view(task))
+        for lease in outcome.extra.get("leases", []):
+            grants[lease["worker_id"]].append(lease)
         for worker_id, req in claimed.items():
             if not req.future.done():
                 req.future.set_result(grants[worker_id])

@@ -110,3 +110,11 @@ def test_hung_operation(duration) -> None:
     if duration is not None:
         ops.append(op(7, "c3", "info", key="k3", duration=duration, error="timeout"))
     assert "hung" in rules(ops, states)
+
+
+def test_no_leader_for_a_nemesis_is_unavailability() -> None:
+    ops, states = good_run()
+    ops.append(op(6, "nemesis", "invoke", f="nemesis", value="kill_leader"))
+    ops.append(op(7, "nemesis", "fail", f="nemesis", value="kill_leader",
+                  error="no leader within 30.0s"))
+    assert "unavailable" in rules(ops, states)
