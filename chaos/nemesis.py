@@ -4,6 +4,7 @@ harness started (by PID) and on links of its own proxy mesh."""
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -171,8 +172,42 @@ class RollingRestart(Nemesis):
         return f"rolling restart of {len(order)} replicas"
 
 
+class WipeReplica(Nemesis):
+    """A replica loses its disk: it is removed from the group, wiped, added back through a
+    membership change and starts empty (restarting it wiped without that could let it vote
+    twice in a term)."""
+
+    name = "wipe_replica"
+
+    def inject(self, ctx: Ctx) -> str:
+        leader = ctx.leader()
+        i = ctx.rng.choice([j for j in ctx.alive_replicas() if j != leader])
+        cluster = ctx.cluster
+        raft = cluster.raft_addrs[i]
+        cluster.kill_node(i)
+        status, body = cluster.call("DELETE", f"/v1/cluster/members/{raft}",
+                                    url=cluster.api_urls[leader], timeout=20)
+        if status != 200:
+            raise TimeoutError(f"removing node-{i} failed: {status} {body}")
+        shutil.rmtree(cluster.data_dir / f"node-{i}", ignore_errors=True)
+
+        def add_back() -> None:
+            for _ in range(10):
+                now_leader = ctx.leader()
+                status, body = cluster.call("POST", "/v1/cluster/members", {"raft": raft},
+                                            url=cluster.api_urls[now_leader], timeout=20)
+                if status in (201, 409):
+                    break
+                time.sleep(1.0)
+            cluster.start_node(i)
+
+        ctx.undo.append(add_back)
+        return f"wipe node-{i}: removed from the group, data dir deleted"
+
+
 NEMESES: dict[str, type[Nemesis]] = {
     cls.name: cls
     for cls in (KillLeader, KillReplica, KillWorker, PauseLeader, PartitionLeader,
-                PartitionHalves, Ring, OneWay, Delay, RestartReplica, RollingRestart)
+                PartitionHalves, Ring, OneWay, Delay, RestartReplica, RollingRestart,
+                WipeReplica)
 }

@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(no_args_is_help=True, help="List, show and cancel tasks.")
 workers_app = typer.Typer(no_args_is_help=True, help="List, drain, resume and shut down workers.")
-cluster_app = typer.Typer(no_args_is_help=True, help="Inspect the replicas.")
+cluster_app = typer.Typer(no_args_is_help=True, help="Inspect, add and remove replicas.")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(workers_app, name="workers")
 app.add_typer(cluster_app, name="cluster")
@@ -461,6 +461,28 @@ def cluster_status(
         table.add_row(r["raft"], r["api"], r["role"], str(r["term"]), str(r["commit_index"]),
                       str(r["applied_index"]), r["state_digest"][:12])
     out.print(table)
+
+
+@cluster_app.command("add")
+def cluster_add(
+    raft: str = typer.Argument(..., help="The new replica's Raft address HOST:PORT."),
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """Add a replica to the Raft group, then start it with an empty --data-dir."""
+    _hostport(raft, "RAFT")
+    reply = _call(_client(api, token, token_file), "POST", "/v1/cluster/members", json={"raft": raft})
+    typer.echo(f"added {reply['added']}; members: {', '.join(reply['members'])}")
+
+
+@cluster_app.command("remove")
+def cluster_remove(
+    raft: str = typer.Argument(..., help="The Raft address of the replica to remove."),
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """Remove a (stopped) replica from the Raft group."""
+    _hostport(raft, "RAFT")
+    reply = _call(_client(api, token, token_file), "DELETE", f"/v1/cluster/members/{raft}")
+    typer.echo(f"removed {reply['removed']}; members: {', '.join(reply['members'])}")
 
 
 def main() -> None:

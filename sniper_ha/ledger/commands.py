@@ -25,6 +25,7 @@ class CommandType(str, Enum):
     TASK_EXPIRE = "task_expire"
     WORKER_CONTROL = "worker_control"
     WORKER_RESOURCES = "worker_resources"
+    NODE_FORGET = "node_forget"
 
 
 #: Highest payload version this code applies, per command type.
@@ -137,6 +138,12 @@ class WorkerResources(Payload):
     now: float
 
 
+class NodeForget(Payload):
+    """A replica removed from the Raft group: drop its API address from the table."""
+
+    raft: str
+
+
 PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.NODE_ANNOUNCE: NodeAnnounce,
     CommandType.WORKER_REGISTER: WorkerRegister,
@@ -149,6 +156,7 @@ PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.TASK_EXPIRE: TaskExpire,
     CommandType.WORKER_CONTROL: WorkerControl,
     CommandType.WORKER_RESOURCES: WorkerResources,
+    CommandType.NODE_FORGET: NodeForget,
 }
 
 

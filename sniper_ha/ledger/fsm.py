@@ -69,6 +69,11 @@ def _node_announce(store: StateStore, p: c.NodeAnnounce, index: int) -> Outcome:
     return Outcome(ACCEPTED, node)
 
 
+def _node_forget(store: StateStore, p: c.NodeForget, index: int) -> Outcome:
+    node = store.nodes.pop(p.raft, None)
+    return Outcome(ACCEPTED if node is not None else DUPLICATE, node)
+
+
 def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outcome:
     worker = store.workers.get(p.worker_id)
     fields: dict[str, Any] = {
@@ -382,4 +387,5 @@ _HANDLERS: dict[c.CommandType, Callable[[StateStore, Any, int], Outcome]] = {
     c.CommandType.TASK_EXPIRE: _task_expire,
     c.CommandType.WORKER_CONTROL: _worker_control,
     c.CommandType.WORKER_RESOURCES: _worker_resources,
+    c.CommandType.NODE_FORGET: _node_forget,
 }

@@ -34,7 +34,12 @@ class RaftBridge:
         self.loop = loop
 
     async def propose(self, command: dict[str, Any], timeout: float) -> fsm.Outcome:
-        fut: asyncio.Future[fsm.Outcome] = self.loop.create_future()
+        return await self.submit(self.replica.ledger.apply, command, timeout=timeout)
+
+    async def submit(self, method: Any, *args: Any, timeout: float) -> Any:
+        """Call a pysyncobj method that takes `callback=` (a replicated method, or a
+        membership change) and wait, bounded, for its outcome on the event loop."""
+        fut: asyncio.Future[Any] = self.loop.create_future()
 
         def settle(result: Any, reason: int) -> None:
             if fut.done():
@@ -47,7 +52,7 @@ class RaftBridge:
         def callback(result: Any, reason: int) -> None:
             self.loop.call_soon_threadsafe(settle, result, reason)
 
-        self.replica.ledger.apply(command, callback=callback)
+        method(*args, callback=callback)
         try:
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:

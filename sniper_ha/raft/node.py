@@ -109,6 +109,9 @@ class Replica(SyncObj):
             password=raft.password,
             onStateChanged=on_state_changed,
             bindAddress=bind_addr,
+            # Replicas are added and removed at run time (POST/DELETE /v1/cluster/members);
+            # the membership then lives in the log and snapshots, not in --peers.
+            dynamicMembershipChange=True,
         )
         super().__init__(self_addr, others, conf=conf, consumers=[self.ledger])
         self.self_addr = self_addr

@@ -8,8 +8,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sniper_ha.api.bodies import read_json
 from sniper_ha.api.context import Context, ctx_of
+from sniper_ha.api.forwarding import on_leader
 from sniper_ha.api.middlewares import requires
+from sniper_ha.errors import BadRequest, Conflict, NotFound
+from sniper_ha.ledger import commands as c
 
 routes = web.RouteTableDef()
 
@@ -41,8 +45,9 @@ async def cluster_self(request: web.Request) -> web.Response:
 async def cluster(request: web.Request) -> web.Response:
     """Every replica the ledger knows, each asked for its own view (briefly; down is shown)."""
     ctx = ctx_of(request)
-    known = ctx.read(lambda s: {addr: dict(n) for addr, n in s.nodes.items()})
-    for peer in [ctx.replica.self_addr, *sorted(ctx.replica.peer_addrs())]:
+    members = set(_members(ctx))
+    known = ctx.read(lambda s: {addr: dict(n) for addr, n in s.nodes.items() if addr in members})
+    for peer in members:
         known.setdefault(peer, {"raft": peer, "api": None})
     auth = {"Authorization": request.headers["Authorization"]}
 
@@ -72,6 +77,51 @@ async def cluster(request: web.Request) -> web.Response:
         "term": ctx.replica.term,
         "replicas": sorted(replicas, key=lambda r: r["raft"]),
     })
+
+
+@routes.post("/v1/cluster/members")
+@requires("admin")
+@on_leader
+async def add_member(request: web.Request) -> web.Response:
+    """Add a replica to the Raft group; start it afterwards with an empty data dir."""
+    ctx = ctx_of(request)
+    raft = _raft_addr((await read_json(request)).get("raft"))
+    if raft == ctx.replica.self_addr or raft in ctx.replica.peer_addrs():
+        raise Conflict(f"{raft} is already a member", field="raft")
+    await ctx.bridge.submit(ctx.replica.addNodeToCluster, raft,
+                            timeout=ctx.settings.api.propose_timeout)
+    return web.json_response({"added": raft, "members": _members(ctx)}, status=201)
+
+
+@routes.delete("/v1/cluster/members/{raft}")
+@requires("admin")
+@on_leader
+async def remove_member(request: web.Request) -> web.Response:
+    """Remove a replica from the Raft group (stop it first; wipe it before adding it back)."""
+    ctx = ctx_of(request)
+    raft = _raft_addr(request.match_info["raft"])
+    if raft == ctx.replica.self_addr:
+        raise Conflict("the leader cannot remove itself; remove it from another leader",
+                       field="raft")
+    if raft not in ctx.replica.peer_addrs():
+        raise NotFound(f"{raft} is not a member", field="raft")
+    await ctx.bridge.submit(ctx.replica.removeNodeFromCluster, raft,
+                            timeout=ctx.settings.api.propose_timeout)
+    await ctx.propose(c.encode(c.CommandType.NODE_FORGET, c.NodeForget(raft=raft)))
+    return web.json_response({"removed": raft, "members": _members(ctx)})
+
+
+def _raft_addr(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadRequest("raft must be HOST:PORT", field="raft")
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadRequest("raft must be HOST:PORT", field="raft")
+    return value
+
+
+def _members(ctx: Context) -> list[str]:
+    return sorted([ctx.replica.self_addr, *ctx.replica.peer_addrs()])
 
 
 @routes.get("/v1/health/leader")
