@@ -3,6 +3,7 @@ harness started (by PID) and on links of its own proxy mesh."""
 
 from __future__ import annotations
 
+import glob
 import random
 import shutil
 import signal
@@ -205,9 +206,43 @@ class WipeReplica(Nemesis):
         return f"wipe node-{i}: removed from the group, data dir deleted"
 
 
+class WorkerClockJump(Nemesis):
+    """A worker whose wall clock jumps by an hour (libfaketime). Lease expiry is decided by the
+    leader's clock alone and the worker times its scans with a monotonic clock, so nothing may
+    change: no lost lease, no double result. Needs Debian's faketime; skipped without it."""
+
+    name = "worker_clock_jump"
+    disruptive = False
+
+    def inject(self, ctx: Ctx) -> str:
+        lib = _libfaketime()
+        if lib is None:
+            return "skipped: libfaketime is not installed"
+        alive = [j for j, p in enumerate(ctx.cluster.agents) if p.alive()]
+        j = ctx.rng.choice(alive)
+        offset = ctx.rng.choice(["+1h", "-1h"])
+        ctx.cluster.agents[j].stop()
+        # env execs in place (the faketime wrapper forks, which would hide the worker's pid).
+        ctx.cluster.add_worker(j, prefix=["env", f"LD_PRELOAD={lib}", f"FAKETIME={offset}"])
+
+        def restore() -> None:
+            ctx.cluster.agents[j].stop()
+            ctx.cluster.add_worker(j)
+
+        ctx.undo.append(restore)
+        return f"worker-{j} restarted with its clock {offset}"
+
+
+def _libfaketime() -> str | None:
+    for path in glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") + glob.glob(
+            "/usr/lib/faketime/libfaketimeMT.so.1"):
+        return path
+    return None
+
+
 NEMESES: dict[str, type[Nemesis]] = {
     cls.name: cls
     for cls in (KillLeader, KillReplica, KillWorker, PauseLeader, PartitionLeader,
                 PartitionHalves, Ring, OneWay, Delay, RestartReplica, RollingRestart,
-                WipeReplica)
+                WipeReplica, WorkerClockJump)
 }

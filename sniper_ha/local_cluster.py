@@ -177,8 +177,10 @@ class LocalCluster:
                 "--data-dir", str(self.data_dir / f"worker-{j}"),
                 "--config", str(self.config_path)]
 
-    def add_worker(self, j: int) -> Proc:
-        proc = Proc(f"worker-{j}", self.worker_argv(j), self.data_dir / "logs" / f"worker-{j}.log")
+    def add_worker(self, j: int, prefix: list[str] | None = None) -> Proc:
+        """Start worker j (again); `prefix` wraps its command (e.g. faketime in chaos runs)."""
+        argv = [*(prefix or []), *self.worker_argv(j)]
+        proc = Proc(f"worker-{j}", argv, self.data_dir / "logs" / f"worker-{j}.log")
         proc.start(self._env())
         if j < len(self.agents):
             self.agents[j] = proc
