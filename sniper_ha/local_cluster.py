@@ -103,6 +103,9 @@ class LocalCluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.admin_token = self._token_file("admin.token")
         self.worker_token = self._token_file("worker.token")
+        #: Raft transport secret: pysyncobj's wire format is pickle, so even on loopback the
+        #: replicas only talk to peers that know it.
+        self.raft_secret = self._token_file("raft.secret")
 
     def _token_file(self, name: str) -> str:
         path = self.data_dir / name
@@ -120,6 +123,7 @@ class LocalCluster:
     def _write_config(self) -> None:
         base = {
             "master": {"log_level": "INFO"},
+            "raft": {"password": self.raft_secret},
             "workers": {"heartbeat_interval": 2.0},
             "auth": {"tokens": [
                 {"name": "admin", "role": "admin", "token": self.admin_token},

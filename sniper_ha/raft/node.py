@@ -91,6 +91,9 @@ class Replica(SyncObj):
                 "raft.password is required when a Raft address is not loopback: "
                 "pysyncobj's wire format is pickle and an open port runs arbitrary code"
             )
+        if raft.password is None:
+            log.warning("raft.password is not set: the Raft port accepts unauthenticated pickle; "
+                        "acceptable only for a loopback development cluster")
         data_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger()
         conf = SyncObjConf(
