@@ -70,6 +70,8 @@ class TokenConfig(Section):
     name: str = Field(min_length=1)
     role: Literal["admin", "operator", "viewer", "worker"]
     token: str = Field(min_length=16)
+    #: Results are visible to tokens of the submitting token's tenant (and to admins).
+    tenant: str | None = None
 
 
 class AuthConfig(Section):
@@ -80,6 +82,41 @@ class AuthConfig(Section):
         names = [t.name for t in self.tokens]
         if len(names) != len(set(names)):
             raise ValueError("auth.tokens names must be unique (idempotency keys are scoped by name)")
+        return self
+
+
+class DataKeyConfig(Section):
+    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: 32 random bytes, base64 (`sniper-ha certs` is not needed: any 32-byte secret).
+    key: str
+
+    @model_validator(mode="after")
+    def _size(self) -> DataKeyConfig:
+        import base64
+        import binascii
+
+        try:
+            raw = base64.b64decode(self.key, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("security.data_keys[].key must be base64") from None
+        if len(raw) != 32:
+            raise ValueError("security.data_keys[].key must be 32 bytes (AES-256)")
+        return self
+
+
+class SecurityConfig(Section):
+    #: Keys that encrypt results at rest; the log holds ciphertext and key ids only.
+    data_keys: list[DataKeyConfig] = Field(default_factory=list)
+    #: The key new results are sealed with (default: the last one listed).
+    active_data_key: str | None = None
+
+    @model_validator(mode="after")
+    def _active_known(self) -> SecurityConfig:
+        ids = [k.id for k in self.data_keys]
+        if len(ids) != len(set(ids)):
+            raise ValueError("security.data_keys ids must be unique")
+        if self.active_data_key is not None and self.active_data_key not in ids:
+            raise ValueError("security.active_data_key names no configured key")
         return self
 
 
@@ -98,6 +135,7 @@ class Settings(Section):
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
 
 
 class ConfigError(ValueError):

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from sniper_ha.config import deep_merge
+from sniper_ha.security.data_keys import new_key
 from sniper_ha.security.tokens import new_token
 
 
@@ -92,6 +93,8 @@ class LocalCluster:
     workers: int = 2
     worker_slots: int = 2
     config: dict[str, Any] = field(default_factory=dict)
+    #: More tokens ({name, role, token, tenant?}) beside the generated admin and worker ones.
+    extra_tokens: list[dict[str, Any]] = field(default_factory=list)
     python: str = sys.executable
     nodes: list[Proc] = field(default_factory=list)
     agents: list[Proc] = field(default_factory=list)
@@ -106,12 +109,14 @@ class LocalCluster:
         #: Raft transport secret: pysyncobj's wire format is pickle, so even on loopback the
         #: replicas only talk to peers that know it.
         self.raft_secret = self._token_file("raft.secret")
+        #: The key results are encrypted with at rest (never written to the Raft log).
+        self.data_key = self._token_file("data.key", new_key)
 
-    def _token_file(self, name: str) -> str:
+    def _token_file(self, name: str, make: Any = new_token) -> str:
         path = self.data_dir / name
         if path.exists():
             return path.read_text().strip()
-        token = new_token()
+        token = make()
         path.write_text(token + "\n")
         path.chmod(0o600)
         return token
@@ -120,7 +125,8 @@ class LocalCluster:
     def config_path(self) -> Path:
         return self.data_dir / "config.yaml"
 
-    def _write_config(self) -> None:
+    def write_config(self) -> None:
+        """(Re)write the config every replica and worker reads; restart them to apply it."""
         base = {
             "master": {"log_level": "INFO"},
             "raft": {"password": self.raft_secret},
@@ -128,7 +134,9 @@ class LocalCluster:
             "auth": {"tokens": [
                 {"name": "admin", "role": "admin", "token": self.admin_token},
                 {"name": "workers", "role": "worker", "token": self.worker_token},
+                *self.extra_tokens,
             ]},
+            "security": {"data_keys": [{"id": "k1", "key": self.data_key}]},
         }
         self.config_path.write_text(yaml.safe_dump(deep_merge(base, self.config)))
         self.config_path.chmod(0o600)
@@ -150,7 +158,7 @@ class LocalCluster:
 
     def start(self, wait: float = 60.0) -> None:
         """Start replicas, wait for a ready leader, then start workers; reuses ports on rerun."""
-        self._write_config()
+        self.write_config()
         if not self.raft_addrs and not self._load_layout():
             self.raft_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
             self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]

@@ -19,7 +19,8 @@ from sniper_ha.errors import SniperError
 from sniper_ha.leader.role import LeaderRole
 from sniper_ha.ledger import commands as c
 from sniper_ha.raft.bridge import RaftBridge
-from sniper_ha.raft.node import Replica
+from sniper_ha.raft.node import Replica, is_loopback
+from sniper_ha.security.data_keys import DataKeys
 from sniper_ha.security.tokens import TokenTable
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,11 @@ async def serve(
     def on_state_changed(old: int, new: int) -> None:
         loop.call_soon_threadsafe(state_changes.put_nowait, (old, new))
 
+    if not settings.security.data_keys:
+        if not all(is_loopback(a) for a in [self_addr, *peers]):
+            raise ValueError("security.data_keys is required outside a loopback cluster: "
+                             "results are encrypted at rest")
+        log.warning("security.data_keys is not set: results are stored unencrypted")
     replica = Replica(self_addr, peers, data_dir, settings.raft, on_state_changed, raft_bind)
     bridge = RaftBridge(replica, loop)
     role = LeaderRole(replica, bridge, settings, api_url)
@@ -119,7 +125,7 @@ async def serve(
     replica.ledger.on_applied = on_applied
     session = aiohttp.ClientSession()
     ctx = Context(settings, replica, bridge, role, TokenTable(settings.auth.tokens), api_url,
-                  session)
+                  session, DataKeys(settings.security))
     runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, api_host, api_port, reuse_address=True)

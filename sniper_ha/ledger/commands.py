@@ -73,6 +73,7 @@ class TaskSubmit(Payload):
     idempotency_key: str | None = None
     request_hash: str | None = None
     submitted_by: str = ""
+    tenant: str = ""
     now: float
 
 

@@ -169,6 +169,7 @@ def _task_submit(store: StateStore, p: c.TaskSubmit, index: int) -> Outcome:
             "result": None,
             "error": None,
             "submitted_by": p.submitted_by,
+            "tenant": p.tenant or p.submitted_by,
             "idempotency_key": p.idempotency_key,
             "submitted_at": p.now,
             "updated_at": p.now,

@@ -30,6 +30,7 @@ GRANTS: dict[str, frozenset[str]] = {
 class Principal:
     name: str
     role: str
+    tenant: str = ""
 
     def may(self, required: str) -> bool:
         return self.role in GRANTS[required]
@@ -45,7 +46,8 @@ def new_token() -> str:
 
 class TokenTable:
     def __init__(self, tokens: list[TokenConfig]) -> None:
-        self._by_digest = {digest(t.token): Principal(t.name, t.role) for t in tokens}
+        self._by_digest = {digest(t.token): Principal(t.name, t.role, t.tenant or t.name)
+                           for t in tokens}
 
     def lookup(self, token: str) -> Principal | None:
         wanted = digest(token)

@@ -14,7 +14,7 @@ from sniper_ha.api.bodies import parse, query_int, read_json
 from sniper_ha.api.context import ctx_of
 from sniper_ha.api.forwarding import leader_read, on_leader
 from sniper_ha.api.middlewares import requires
-from sniper_ha.api.routes.views import task_full, task_summary
+from sniper_ha.api.routes.views import reveal, task_full, task_summary
 from sniper_ha.errors import BadRequest, Conflict, NotFound, SniperError, StaleLease
 from sniper_ha.ledger import commands as c
 from sniper_ha.ledger import fsm
@@ -75,6 +75,7 @@ async def submit(request: web.Request) -> web.Response:
         idempotency_key=scoped_key,
         request_hash=request_hash,
         submitted_by=principal.name,
+        tenant=principal.tenant,
         now=time.time(),
     )
     if scoped_key is not None:
@@ -115,7 +116,10 @@ async def list_tasks(request: web.Request) -> web.Response:
         return {"tasks": [shape(t) for t in tasks], "next_cursor": nxt,
                 "counts": store.counts()}
 
-    return web.json_response(ctx.read(page))
+    body = ctx.read(page)
+    if view == "full":
+        body["tasks"] = [reveal(t, request["principal"], ctx.keys) for t in body["tasks"]]
+    return web.json_response(body)
 
 
 @routes.get("/v1/tasks/{task_id}")
@@ -128,7 +132,7 @@ async def get_task(request: web.Request) -> web.Response:
     )
     if task is None:
         raise NotFound(f"task {task_id} not found", field="task_id")
-    return web.json_response(task)
+    return web.json_response(reveal(task, request["principal"], ctx_of(request).keys))
 
 
 @routes.post("/v1/tasks/{task_id}/cancel")
@@ -150,7 +154,7 @@ async def cancel_task(request: web.Request) -> web.Response:
     if not outcome.ok:
         raise _outcome_error(outcome)
     task = ctx.read(lambda s: task_full(outcome.value))
-    return web.json_response(task, status=200)
+    return web.json_response(reveal(task, request["principal"], ctx.keys), status=200)
 
 
 @routes.post("/v1/tasks/{task_id}/status")
@@ -178,14 +182,17 @@ async def task_status(request: web.Request) -> web.Response:
 async def task_result(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     write = parse(ResultWrite, await read_json(request))
+    task_id = request.match_info["task_id"]
     canonical = json.dumps(write.model_dump(mode="json"), sort_keys=True)
+    # Sealed before proposing: the log, journals and snapshots only ever hold ciphertext.
+    sealed = None if write.result is None else ctx.keys.encrypt(write.result, task_id)
     cmd = c.TaskComplete(
-        task_id=request.match_info["task_id"],
+        task_id=task_id,
         lease_id=write.lease_id,
         status=write.status.value,
-        result=write.result,
+        result=sealed,
         error=write.error,
-        write_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        write_hash=ctx.keys.fingerprint(canonical),
         now=time.time(),
     )
     outcome = await ctx.propose(c.encode(c.CommandType.TASK_COMPLETE, cmd))
