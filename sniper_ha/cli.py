@@ -33,10 +33,12 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(no_args_is_help=True, help="List, show and cancel tasks.")
 workers_app = typer.Typer(no_args_is_help=True, help="List, drain, resume and shut down workers.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API tokens.")
 cluster_app = typer.Typer(no_args_is_help=True, help="Inspect, add and remove replicas.")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(workers_app, name="workers")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(tokens_app, name="tokens")
 
 out = Console()
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -461,6 +463,49 @@ def cluster_status(
         table.add_row(r["raft"], r["api"], r["role"], str(r["term"]), str(r["commit_index"]),
                       str(r["applied_index"]), r["state_digest"][:12])
     out.print(table)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: str = typer.Option(..., "--name"),
+    role: str = typer.Option(..., "--role", help="admin, operator, viewer or worker"),
+    tenant: str | None = typer.Option(None, "--tenant", help="Default: the name."),
+    ttl: float | None = typer.Option(None, "--ttl", min=1, help="Expire after SECONDS."),
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """Create a token; it is printed once (only its digest is stored)."""
+    if role not in ("admin", "operator", "viewer", "worker"):
+        raise UsageProblem(f"--role must be admin, operator, viewer or worker, got {role!r}")
+    body: dict[str, Any] = {"name": name, "role": role}
+    if tenant:
+        body["tenant"] = tenant
+    if ttl:
+        body["ttl_seconds"] = ttl
+    reply = _call(_client(api, token, token_file), "POST", "/v1/tokens", json=body)
+    typer.echo(f"{reply['id']} {reply['token']}")
+
+
+@tokens_app.command("list")
+def tokens_list(
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """List tokens created through the API (config tokens are not listed)."""
+    reply = _call(_client(api, token, token_file), "GET", "/v1/tokens")
+    table = Table("id", "name", "role", "tenant", "expires_at", "revoked_at")
+    for t in reply["tokens"]:
+        table.add_row(t["id"], t["name"], t["role"], t["tenant"], str(t["expires_at"] or ""),
+                      str(t["revoked_at"] or ""))
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: str,
+    api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+) -> None:
+    """Revoke a token at once on every replica."""
+    reply = _call(_client(api, token, token_file), "DELETE", f"/v1/tokens/{token_id}")
+    typer.echo(f"{reply['id']} revoked")
 
 
 @cluster_app.command("add")

@@ -124,8 +124,15 @@ async def serve(
 
     replica.ledger.on_applied = on_applied
     session = aiohttp.ClientSession()
-    ctx = Context(settings, replica, bridge, role, TokenTable(settings.auth.tokens), api_url,
-                  session, DataKeys(settings.security))
+
+    def replicated_token(digest: str) -> dict | None:
+        with replica.ledger.lock:
+            record = replica.ledger.store.token_by_digest(digest)
+            return None if record is None else dict(record)
+
+    tokens = TokenTable(settings.auth.tokens, replicated_token)
+    ctx = Context(settings, replica, bridge, role, tokens, api_url, session,
+                  DataKeys(settings.security))
     runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, api_host, api_port, reuse_address=True)

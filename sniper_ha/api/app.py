@@ -6,7 +6,7 @@ from aiohttp import web
 
 from sniper_ha.api import middlewares
 from sniper_ha.api.context import CTX_KEY, Context
-from sniper_ha.api.routes import cluster, tasks, workers
+from sniper_ha.api.routes import admin, cluster, tasks, workers
 
 
 def create_app(ctx: Context) -> web.Application:
@@ -18,4 +18,5 @@ def create_app(ctx: Context) -> web.Application:
     app.add_routes(tasks.routes)
     app.add_routes(workers.routes)
     app.add_routes(cluster.routes)
+    app.add_routes(admin.routes)
     return app

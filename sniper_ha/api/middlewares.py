@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sniper_ha.api.context import ctx_of
 from sniper_ha.errors import Forbidden, SniperError, Unauthorized
+from sniper_ha.security.tokens import TokenExpired
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,10 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing 'Authorization: Bearer TOKEN' header", field="Authorization")
-    principal = ctx_of(request).tokens.lookup(token.strip())
+    try:
+        principal = ctx_of(request).tokens.lookup(token.strip())
+    except TokenExpired as exc:
+        raise Unauthorized(str(exc), field="Authorization") from None
     if principal is None:
         raise Unauthorized("unknown token", field="Authorization")
     if not principal.may(required):

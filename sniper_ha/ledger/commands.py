@@ -26,6 +26,9 @@ class CommandType(str, Enum):
     WORKER_CONTROL = "worker_control"
     WORKER_RESOURCES = "worker_resources"
     NODE_FORGET = "node_forget"
+    TOKEN_CREATE = "token_create"
+    TOKEN_REVOKE = "token_revoke"
+    AUDIT = "audit"
 
 
 #: Highest payload version this code applies, per command type.
@@ -145,6 +148,38 @@ class NodeForget(Payload):
     raft: str
 
 
+class TokenCreate(Payload):
+    """A bearer token: only its SHA-256 digest enters the log, never the token."""
+
+    token_id: str
+    name: str
+    role: str
+    tenant: str
+    digest: str
+    expires_at: float | None = None
+    created_by: str = ""
+    now: float
+
+
+class TokenRevoke(Payload):
+    token_id: str
+    by: str = ""
+    now: float
+
+
+class Audit(Payload):
+    """A security-relevant action that is not itself a ledger change (an admin call, a
+    refused worker), recorded so it survives failover like everything else."""
+
+    action: str
+    actor: str
+    role: str = ""
+    target: str = ""
+    outcome: str = "ok"
+    detail: str = ""
+    now: float
+
+
 PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.NODE_ANNOUNCE: NodeAnnounce,
     CommandType.WORKER_REGISTER: WorkerRegister,
@@ -158,6 +193,9 @@ PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.WORKER_CONTROL: WorkerControl,
     CommandType.WORKER_RESOURCES: WorkerResources,
     CommandType.NODE_FORGET: NodeForget,
+    CommandType.TOKEN_CREATE: TokenCreate,
+    CommandType.TOKEN_REVOKE: TokenRevoke,
+    CommandType.AUDIT: Audit,
 }
 
 

@@ -74,6 +74,48 @@ def _node_forget(store: StateStore, p: c.NodeForget, index: int) -> Outcome:
     return Outcome(ACCEPTED if node is not None else DUPLICATE, node)
 
 
+def _token_create(store: StateStore, p: c.TokenCreate, index: int) -> Outcome:
+    if p.token_id in store.tokens or store.token_by_digest(p.digest) is not None:
+        return Outcome(CONFLICT, reason="token already exists")
+    if p.role not in ("admin", "operator", "viewer", "worker"):
+        return Outcome(REJECTED, reason=f"unknown role {p.role!r}")
+    token = {"id": p.token_id, "name": p.name, "role": p.role, "tenant": p.tenant,
+             "digest": p.digest, "expires_at": p.expires_at, "created_by": p.created_by,
+             "created_at": p.now, "revoked_at": None, "create_index": index,
+             "modify_index": index}
+    store.tokens[p.token_id] = token
+    store._token_digests[p.digest] = token
+    _audit(store, index, p.now, "token.create", p.created_by, target=p.token_id,
+           detail=f"{p.name} role={p.role} tenant={p.tenant}")
+    return Outcome(ACCEPTED, token)
+
+
+def _token_revoke(store: StateStore, p: c.TokenRevoke, index: int) -> Outcome:
+    token = store.tokens.get(p.token_id)
+    if token is None:
+        return Outcome(NOT_FOUND, reason=f"token {p.token_id} not found")
+    if token["revoked_at"] is not None:
+        return Outcome(DUPLICATE, token)
+    token.update(revoked_at=p.now, modify_index=index)
+    _audit(store, index, p.now, "token.revoke", p.by, target=p.token_id)
+    return Outcome(ACCEPTED, token)
+
+
+def _audit_command(store: StateStore, p: c.Audit, index: int) -> Outcome:
+    record = _audit(store, index, p.now, p.action, p.actor, role=p.role, target=p.target,
+                    outcome=p.outcome, detail=p.detail)
+    return Outcome(ACCEPTED, record)
+
+
+def _audit(store: StateStore, index: int, now: float, action: str, actor: str, *,
+           role: str = "", target: str = "", outcome: str = "ok", detail: str = "") -> Record:
+    record = {"seq": len(store.audit) + 1, "index": index, "at": now, "action": action,
+              "actor": actor, "role": role, "target": target, "outcome": outcome,
+              "detail": detail}
+    store.audit.append(record)
+    return record
+
+
 def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outcome:
     worker = store.workers.get(p.worker_id)
     fields: dict[str, Any] = {
@@ -91,6 +133,8 @@ def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outc
         worker = {"id": p.worker_id, "registered_at": p.now, "create_index": index,
                   "control": None, **fields}
         store.workers[p.worker_id] = worker
+        _audit(store, index, p.now, "worker.register", p.worker_id, role="worker",
+               target=p.worker_id, detail=p.name)
         return Outcome(ACCEPTED, worker)
     if worker.get("control") == "shutdown":
         fields["control"] = None  # a worker started again after a shutdown starts afresh
@@ -125,6 +169,7 @@ def _worker_control(store: StateStore, p: c.WorkerControl, index: int) -> Outcom
     if worker.get("control") == control:
         return Outcome(DUPLICATE, worker)
     worker.update(control=control, control_by=p.by, control_at=p.now, modify_index=index)
+    _audit(store, index, p.now, f"worker.{p.action}", p.by, target=p.worker_id)
     return Outcome(ACCEPTED, worker)
 
 
@@ -317,6 +362,7 @@ def _task_cancel(store: StateStore, p: c.TaskCancel, index: int) -> Outcome:
     store.update_task(
         task, index, status="cancelled", error=p.reason, updated_at=p.now, finished_at=p.now
     )
+    _audit(store, index, p.now, "task.cancel", p.by, target=p.task_id, detail=p.reason)
     return Outcome(ACCEPTED, task)
 
 
@@ -389,4 +435,7 @@ _HANDLERS: dict[c.CommandType, Callable[[StateStore, Any, int], Outcome]] = {
     c.CommandType.WORKER_CONTROL: _worker_control,
     c.CommandType.WORKER_RESOURCES: _worker_resources,
     c.CommandType.NODE_FORGET: _node_forget,
+    c.CommandType.TOKEN_CREATE: _token_create,
+    c.CommandType.TOKEN_REVOKE: _token_revoke,
+    c.CommandType.AUDIT: _audit_command,
 }

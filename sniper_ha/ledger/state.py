@@ -26,6 +26,10 @@ class StateStore:
         self.workers: dict[str, Record] = {}
         self.nodes: dict[str, Record] = {}
         self.idempotency: dict[str, Record] = {}
+        #: Bearer tokens by id (digest, role, tenant, expiry; never the token itself).
+        self.tokens: dict[str, Record] = {}
+        #: Append-only audit trail of security-relevant actions.
+        self.audit: list[Record] = []
         #: Raft index of the last ledger command applied (no-ops excluded).
         self.applied_index = 0
         #: Next task sequence number: a total order of submission, one per task, even for
@@ -41,6 +45,7 @@ class StateStore:
         self.by_worker: dict[str, dict[str, None]] = {}
         self._order_ids: list[str] = []
         self._order_keys: list[int] = []
+        self._token_digests = {t["digest"]: t for t in getattr(self, "tokens", {}).values()}
         for task in sorted(self.tasks.values(), key=lambda t: t["seq"]):
             self._order_ids.append(task["id"])
             self._order_keys.append(task["seq"])
@@ -51,6 +56,9 @@ class StateStore:
         pending = [t for t in self.tasks.values() if t["status"] == "pending"]
         for task in sorted(pending, key=lambda t: (t["queued_index"], t["seq"])):
             self._index_add(task)
+
+    def token_by_digest(self, digest: str) -> Record | None:
+        return self._token_digests.get(digest)
 
     def _index_add(self, task: Record) -> None:
         status = task["status"]
@@ -136,6 +144,8 @@ class StateStore:
             "workers": self.workers,
             "nodes": self.nodes,
             "idempotency": self.idempotency,
+            "tokens": self.tokens,
+            "audit": self.audit,
         }
 
     @classmethod
@@ -149,6 +159,8 @@ class StateStore:
         store.workers = dict(data["workers"])
         store.nodes = dict(data["nodes"])
         store.idempotency = dict(data["idempotency"])
+        store.tokens = dict(data["tokens"])
+        store.audit = list(data["audit"])
         store._rebuild_indexes()
         return store
 

@@ -12,6 +12,7 @@ from sniper_ha.api.bodies import read_json
 from sniper_ha.api.context import Context, ctx_of
 from sniper_ha.api.forwarding import on_leader
 from sniper_ha.api.middlewares import requires
+from sniper_ha.api.routes.admin import audited
 from sniper_ha.errors import BadRequest, Conflict, NotFound
 from sniper_ha.ledger import commands as c
 
@@ -82,6 +83,7 @@ async def cluster(request: web.Request) -> web.Response:
 @routes.post("/v1/cluster/members")
 @requires("admin")
 @on_leader
+@audited("cluster.member.add")
 async def add_member(request: web.Request) -> web.Response:
     """Add a replica to the Raft group; start it afterwards with an empty data dir."""
     ctx = ctx_of(request)
@@ -96,6 +98,7 @@ async def add_member(request: web.Request) -> web.Response:
 @routes.delete("/v1/cluster/members/{raft}")
 @requires("admin")
 @on_leader
+@audited("cluster.member.remove")
 async def remove_member(request: web.Request) -> web.Response:
     """Remove a replica from the Raft group (stop it first; wipe it before adding it back)."""
     ctx = ctx_of(request)
