@@ -82,13 +82,15 @@ class MasterClient:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
         deadline: float | None = None,
+        token: str | None = None,
     ) -> tuple[int, Any]:
-        """Send until some replica gives a non-retryable answer; raise ClientError on 4xx/5xx."""
+        """Send until some replica gives a non-retryable answer; raise ClientError on 4xx/5xx.
+        `token` overrides the client's token for this call."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
         hdrs = dict(headers or {})
-        if self.token:
-            hdrs["Authorization"] = f"Bearer {self.token}"
+        if token or self.token:
+            hdrs["Authorization"] = f"Bearer {token or self.token}"
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + (self.deadline if deadline is None else deadline)
         backoff = Backoff()

@@ -70,6 +70,9 @@ class WorkerAgent:
         self.task_timeout = task_timeout
         self.outbox = Outbox(data_dir / "outbox")
         self.worker_id = self._load_or_create_id()
+        #: The join token registers; registration answers this worker's own credential,
+        #: used for every other call (the master binds it to this worker id).
+        self.join_token = client.token
         #: task id -> lease id, for every lease this worker holds (running or unacknowledged).
         self.held: dict[str, str] = {}
         self._slot_freed = asyncio.Event()
@@ -103,7 +106,9 @@ class WorkerAgent:
         backoff = Backoff(cap=5.0)
         while True:
             try:
-                _, reply = await self.client.request("POST", "/v1/workers", json=body)
+                _, reply = await self.client.request("POST", "/v1/workers", json=body,
+                                                     token=self.join_token)
+                self.client.token = reply["credential"]
                 self.heartbeat_interval = float(
                     reply.get("heartbeat_interval", self.heartbeat_interval)
                 )

@@ -52,6 +52,8 @@ class WorkerRegister(Payload):
     labels: dict[str, str] = Field(default_factory=dict)
     max_concurrent_tasks: int = 1
     resources: dict[str, float] = Field(default_factory=dict)
+    #: SHA-256 of the credential issued with this registration (replaces the previous one).
+    credential_digest: str | None = None
     now: float
 
 

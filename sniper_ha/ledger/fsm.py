@@ -128,7 +128,13 @@ def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outc
         "status_reason": None,
         "last_seen_at": p.now,
         "modify_index": index,
+        "credential_digest": p.credential_digest,
     }
+    old = None if worker is None else worker.get("credential_digest")
+    if old:
+        store._worker_credentials.pop(old, None)
+    if p.credential_digest:
+        store._worker_credentials[p.credential_digest] = p.worker_id
     if worker is None:
         worker = {"id": p.worker_id, "registered_at": p.now, "create_index": index,
                   "control": None, **fields}

@@ -46,6 +46,9 @@ class StateStore:
         self._order_ids: list[str] = []
         self._order_keys: list[int] = []
         self._token_digests = {t["digest"]: t for t in getattr(self, "tokens", {}).values()}
+        self._worker_credentials = {w["credential_digest"]: w["id"]
+                                    for w in getattr(self, "workers", {}).values()
+                                    if w.get("credential_digest")}
         for task in sorted(self.tasks.values(), key=lambda t: t["seq"]):
             self._order_ids.append(task["id"])
             self._order_keys.append(task["seq"])
@@ -58,7 +61,14 @@ class StateStore:
             self._index_add(task)
 
     def token_by_digest(self, digest: str) -> Record | None:
-        return self._token_digests.get(digest)
+        """An API token, or a worker's credential ({"kind": "worker", "worker_id"})."""
+        token = self._token_digests.get(digest)
+        if token is not None:
+            return token
+        worker_id = self._worker_credentials.get(digest)
+        if worker_id is None or worker_id not in self.workers:
+            return None
+        return {"kind": "worker", "worker_id": worker_id}
 
     def _index_add(self, task: Record) -> None:
         status = task["status"]

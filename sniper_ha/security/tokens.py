@@ -1,8 +1,10 @@
 """Bearer tokens and roles.
 
 Tokens are compared by SHA-256 digest in constant time, so the table never keeps the
-plaintext. Roles are ordered for humans (admin > operator > viewer); `worker` is a separate
-role for agents, and admin may do everything.
+plaintext. Roles are ordered for humans (admin > operator > viewer). Workers hold two kinds of secret:
+a `worker` token is a join token, good only to register; registration answers a per-worker
+credential (role `agent`, bound to that worker id) for everything else, so a worker can act
+only as itself. Admin may do everything.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ GRANTS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"viewer", "operator", "admin"}),
     "operator": frozenset({"operator", "admin"}),
     "admin": frozenset({"admin"}),
-    "worker": frozenset({"worker", "admin"}),
+    "worker": frozenset({"worker", "agent", "admin"}),
+    # A registered worker's own credential (issued at registration); bound to its worker id.
+    "agent": frozenset({"agent", "admin"}),
 }
 
 
@@ -33,6 +37,11 @@ class Principal:
     name: str
     role: str
     tenant: str = ""
+    #: Set for a worker's own credential: the only worker it may act as.
+    worker_id: str | None = None
+
+    def may_act_as(self, worker_id: str | None) -> bool:
+        return self.role == "admin" or (self.worker_id is not None and self.worker_id == worker_id)
 
     def may(self, required: str) -> bool:
         return self.role in GRANTS[required]
@@ -77,6 +86,8 @@ class TokenTable:
         record = self._replicated(wanted)
         if record is None:
             return None
+        if record.get("kind") == "worker":
+            return Principal(record["worker_id"], "agent", "", record["worker_id"])
         if record["revoked_at"] is not None:
             raise TokenExpired("token was revoked")
         if record["expires_at"] is not None and record["expires_at"] <= self._clock():

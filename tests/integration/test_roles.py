@@ -21,17 +21,17 @@ ROUTES = [
     ("GET", "/v1/tasks", "viewer"),
     ("GET", "/v1/tasks/t-none", "viewer"),
     ("POST", "/v1/tasks/t-none/cancel", "operator"),
-    ("POST", "/v1/tasks/t-none/status", "worker"),
-    ("PUT", "/v1/tasks/t-none/result", "worker"),
+    ("POST", "/v1/tasks/t-none/status", "agent"),
+    ("PUT", "/v1/tasks/t-none/result", "agent"),
     ("POST", "/v1/workers", "worker"),
     ("GET", "/v1/workers", "viewer"),
-    ("GET", "/v1/workers/w-none", "viewer"),
-    ("POST", "/v1/workers/w-none/heartbeat", "worker"),
-    ("POST", "/v1/workers/w-none/lease", "worker"),
-    ("POST", "/v1/workers/w-none/drain", "operator"),
-    ("POST", "/v1/workers/w-none/shutdown", "operator"),
-    ("POST", "/v1/workers/w-none/resume", "operator"),
-    ("POST", "/v1/workers/w-none/leave", "worker"),
+    ("GET", "/v1/workers/w-agent", "viewer"),
+    ("POST", "/v1/workers/w-agent/heartbeat", "agent"),
+    ("POST", "/v1/workers/w-agent/lease", "agent"),
+    ("POST", "/v1/workers/w-agent/drain", "operator"),
+    ("POST", "/v1/workers/w-agent/shutdown", "operator"),
+    ("POST", "/v1/workers/w-agent/resume", "operator"),
+    ("POST", "/v1/workers/w-agent/leave", "agent"),
     ("GET", "/v1/cluster/self", "viewer"),
     ("GET", "/v1/cluster", "viewer"),
     ("POST", "/v1/cluster/members", "admin"),
@@ -48,7 +48,9 @@ ALLOWED = {
     "viewer": {"viewer", "operator", "admin"},
     "operator": {"operator", "admin"},
     "admin": {"admin"},
+    # An agent may re-register only its own id; the table's register body names another.
     "worker": {"worker", "admin"},
+    "agent": {"agent", "admin"},
 }
 BODIES = {
     ("POST", "/v1/tasks"): {"type": "tcp_connect", "target": "127.0.0.1", "params": {"ports": "1"}},
@@ -71,8 +73,8 @@ def test_the_table_covers_every_route_with_its_declared_role() -> None:
             declared[(route.method, route.path)] = getattr(route.handler, "required_role", None)
     expected = {}
     for method, path, role in ROUTES:
-        template = re.sub(r"/(t-none|w-none|tok-none|127\.0\.0\.1:1)$", "/{x}", path)
-        template = re.sub(r"/(t-none|w-none)/", "/{x}/", template)
+        template = re.sub(r"/(t-none|w-agent|tok-none|127\.0\.0\.1:1)$", "/{x}", path)
+        template = re.sub(r"/(t-none|w-agent)/", "/{x}/", template)
         expected[(method, template)] = role
     normalised = {(m, re.sub(r"\{[a-z_]+\}", "{x}", p)): r for (m, p), r in declared.items()}
     assert normalised == expected
@@ -99,9 +101,12 @@ def test_every_route_with_every_caller(roles_cluster) -> None:
     revoked, revoked_id = made["token"], made["id"]
     assert c.call("DELETE", f"/v1/tokens/{revoked_id}")[0] == 200
     time.sleep(1.2)
+    _, agent = c.call("POST", "/v1/workers", {"worker_id": "w-agent", "name": "agent"},
+                      token=c.worker_token)
     callers = {
         "admin": c.admin_token, "operator": "operator-token-0123456789",
         "viewer": "viewer-token-0123456789", "worker": c.worker_token,
+        "agent": agent["credential"],
     }
     bad = {"unknown": "x" * 40, "expired": expired, "revoked": revoked}
     for method, path, need in ROUTES:

@@ -15,7 +15,7 @@ from sniper_ha.api.context import ctx_of
 from sniper_ha.api.forwarding import leader_read, on_leader
 from sniper_ha.api.middlewares import requires
 from sniper_ha.api.routes.views import reveal, task_full, task_summary
-from sniper_ha.errors import BadRequest, Conflict, NotFound, SniperError, StaleLease
+from sniper_ha.errors import BadRequest, Conflict, Forbidden, NotFound, SniperError, StaleLease
 from sniper_ha.ledger import commands as c
 from sniper_ha.ledger import fsm
 from sniper_ha.ledger.state import STATUSES
@@ -46,6 +46,25 @@ def _known_submit(store: Any, key: str) -> tuple[str | None, list[dict[str, Any]
         return None
     return seen["request_hash"], [task_full(store.tasks[t]) for t in seen["task_ids"]
                                   if t in store.tasks]
+
+
+def _lease_holder(request: web.Request, lease_id: str) -> None:
+    """Only the worker a lease was granted to may write with it. The lease's worker never
+    changes, so this check cannot race with apply (which fences stale leases itself)."""
+    task_id = request.match_info["task_id"]
+
+    def holder(store: Any) -> str | None:
+        task = store.tasks.get(task_id)
+        if task is None:
+            return None
+        for attempt in task["attempts"]:
+            if attempt["lease_id"] == lease_id:
+                return attempt["worker_id"]
+        return None
+
+    owner = ctx_of(request).read(holder)
+    if owner is not None and not request["principal"].may_act_as(owner):
+        raise Forbidden("this lease belongs to another worker", field="lease_id")
 
 
 def _outcome_error(outcome: fsm.Outcome) -> SniperError:
@@ -158,11 +177,12 @@ async def cancel_task(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/tasks/{task_id}/status")
-@requires("worker")
+@requires("agent")
 @on_leader
 async def task_status(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     update = parse(StatusUpdate, await read_json(request))
+    _lease_holder(request, update.lease_id)
     cmd = c.TaskStart(
         task_id=request.match_info["task_id"],
         lease_id=update.lease_id,
@@ -177,12 +197,13 @@ async def task_status(request: web.Request) -> web.Response:
 
 
 @routes.put("/v1/tasks/{task_id}/result")
-@requires("worker")
+@requires("agent")
 @on_leader
 async def task_result(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     write = parse(ResultWrite, await read_json(request))
     task_id = request.match_info["task_id"]
+    _lease_holder(request, write.lease_id)
     canonical = json.dumps(write.model_dump(mode="json"), sort_keys=True)
     # Sealed before proposing: the log, journals and snapshots only ever hold ciphertext.
     sealed = None if write.result is None else ctx.keys.encrypt(write.result, task_id)

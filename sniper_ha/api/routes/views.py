@@ -42,5 +42,6 @@ def task_summary(task: dict[str, Any]) -> dict[str, Any]:
 
 def worker_view(worker: dict[str, Any], active: int) -> dict[str, Any]:
     out = copy.deepcopy(worker)
+    out.pop("credential_digest", None)
     out["active_tasks"] = active
     return out

@@ -13,20 +13,34 @@ from sniper_ha.api.context import ctx_of
 from sniper_ha.api.forwarding import leader_read, on_leader
 from sniper_ha.api.middlewares import requires
 from sniper_ha.api.routes.views import worker_view
-from sniper_ha.errors import NotFound, NotLeader, UnknownWorker
+from sniper_ha.errors import Forbidden, NotFound, NotLeader, UnknownWorker
 from sniper_ha.ledger import commands as c
 from sniper_ha.models import Heartbeat, WorkerRegistration
+from sniper_ha.security.tokens import digest, new_token
 
 routes = web.RouteTableDef()
 
 
+def own_worker(request: web.Request) -> str:
+    """The path's worker id, if the caller may act as that worker (its credential, or admin)."""
+    wid = request.match_info["worker_id"]
+    if not request["principal"].may_act_as(wid):
+        raise Forbidden("this credential belongs to another worker", field="worker_id")
+    return wid
+
+
 @routes.post("/v1/workers")
-@requires("worker")
+@requires("worker")  # a join token; a worker's own credential may re-register itself
 @on_leader
 async def register(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     reg = parse(WorkerRegistration, await read_json(request))
     worker_id = reg.worker_id or f"w-{uuid.uuid4().hex[:12]}"
+    principal = request["principal"]
+    if principal.role == "agent" and principal.worker_id != worker_id:
+        raise Forbidden("a worker credential may only re-register its own worker id",
+                        field="worker_id")
+    credential = new_token()
     cmd = c.WorkerRegister(
         worker_id=worker_id,
         name=reg.name,
@@ -34,6 +48,7 @@ async def register(request: web.Request) -> web.Response:
         labels=reg.labels,
         max_concurrent_tasks=reg.max_concurrent_tasks,
         resources=reg.resources,
+        credential_digest=digest(credential),
         now=time.time(),
     )
     outcome = await ctx.propose(c.encode(c.CommandType.WORKER_REGISTER, cmd))
@@ -41,6 +56,8 @@ async def register(request: web.Request) -> web.Response:
         ctx.role.heartbeats.registered(worker_id)
     worker = ctx.read(lambda s: worker_view(outcome.value, len(s.by_worker.get(worker_id, ()))))
     worker["heartbeat_interval"] = ctx.settings.workers.heartbeat_interval
+    # This worker's own credential, for every later call; shown once, stored as a digest.
+    worker["credential"] = credential
     return web.json_response(worker, status=201 if outcome.kind == "accepted" else 200)
 
 
@@ -70,11 +87,11 @@ async def get_worker(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/workers/{worker_id}/heartbeat")
-@requires("worker")
+@requires("agent")
 @on_leader
 async def heartbeat(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    wid = request.match_info["worker_id"]
+    wid = own_worker(request)
     beat = parse(Heartbeat, await read_json(request))
     known = ctx.read(lambda s: s.workers.get(wid, {}).get("status"))
     if known is None:
@@ -89,7 +106,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/workers/{worker_id}/lease")
-@requires("worker")
+@requires("agent")
 @on_leader
 async def lease(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
@@ -98,7 +115,7 @@ async def lease(request: web.Request) -> web.Response:
     dispatcher = ctx.role.dispatcher
     if dispatcher is None:
         raise NotLeader()
-    tasks = await dispatcher.lease(request.match_info["worker_id"], max_tasks, wait)
+    tasks = await dispatcher.lease(own_worker(request), max_tasks, wait)
     return web.json_response({"tasks": tasks})
 
 
@@ -139,12 +156,12 @@ async def resume(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/workers/{worker_id}/leave")
-@requires("worker")
+@requires("agent")
 @on_leader
 async def leave(request: web.Request) -> web.Response:
     """A worker stopping on purpose: mark it down now so its leases are requeued at once."""
     ctx = ctx_of(request)
-    wid = request.match_info["worker_id"]
+    wid = own_worker(request)
     cmd = c.WorkerStatusChange(worker_id=wid, status="down", reason="worker left", now=time.time())
     outcome = await ctx.propose(c.encode(c.CommandType.WORKER_STATUS, cmd))
     if outcome.kind == "not_found":
