@@ -41,13 +41,13 @@ class ChaosCluster(LocalCluster):
         if self.mode == "netns":
             assert self.lab is not None
             self.raft_addrs = [f"{ip}:7000" for ip in self.lab.ips]
-            self.api_urls = [f"http://{ip}:8000" for ip in self.lab.ips]
+            self.api_urls = [f"{self.scheme}://{ip}:8000" for ip in self.lab.ips]
             self.config = {**self.config, "raft": {"password": secrets.token_hex(16)}}
             super().start(wait)
             return
         self.raft_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
         self.bind_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
-        self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
+        self.api_urls = [f"{self.scheme}://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
         self.mesh = ProxyMesh(
             listen=[_split(a) for a in self.raft_addrs],
             targets=[_split(a) for a in self.bind_addrs],

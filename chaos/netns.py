@@ -16,7 +16,8 @@ import re
 import shutil
 import subprocess
 
-SUBNET = "10.213.0"
+from sniper_ha.local_cluster import SUBNET
+
 PREFIX = "snchaos"
 
 

@@ -130,7 +130,7 @@ async def run(profile: str, minutes: float, seed: int, out: Path, replicas: int,
         print(f"chaos: mode {cluster.mode} ({how})")
         ctx = Ctx(cluster, rng)
         workload = Workload(history, cluster.api_urls, cluster.admin_token, ports,
-                            clients=cfg["clients"], seed=seed)
+                            clients=cfg["clients"], seed=seed, ssl_context=cluster.client_ssl())
         running = asyncio.create_task(workload.run())
         await asyncio.sleep(cfg["warmup_s"])
         for nemesis in schedule(profile, minutes, rng):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import zlib
 from dataclasses import dataclass
 
@@ -35,10 +36,12 @@ class Workload:
     seed: int = 0
     #: History time at which clients stop; the runner moves it when the schedule ends.
     stop_at: float = float("inf")
+    ssl_context: ssl.SSLContext | None = None
 
     async def run(self) -> None:
         """Run every client and the prober until `stop_at` (or MAX_OPS_PER_CLIENT ops each)."""
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(ssl=self.ssl_context) if self.ssl_context else None
+        async with aiohttp.ClientSession(connector=connector) as session:
             await asyncio.gather(self._prober(session),
                                  *(self._client(session, c) for c in range(self.clients)))
 

@@ -33,12 +33,14 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(no_args_is_help=True, help="List, show and cancel tasks.")
 workers_app = typer.Typer(no_args_is_help=True, help="List, drain, resume and shut down workers.")
+certs_app = typer.Typer(no_args_is_help=True, help="A cluster CA and its certificates.")
 tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API tokens.")
 cluster_app = typer.Typer(no_args_is_help=True, help="Inspect, add and remove replicas.")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(workers_app, name="workers")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(certs_app, name="certs")
 
 out = Console()
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -78,6 +80,9 @@ def _settings(config: Path | None, flags: dict[str, Any]) -> Settings:
         return load_settings(config, flags)
     except ConfigError as exc:
         raise UsageProblem(str(exc)) from None
+
+
+CaOpt = typer.Option(None, "--ca", help="Cluster CA certificate for https URLs [SNIPER_HA_CA].")
 
 
 # ---- servers ---------------------------------------------------------------------------------
@@ -153,6 +158,9 @@ def worker(
     data_dir: Path | None = typer.Option(None, "--data-dir",
                                          help="Worker id and unacknowledged results."),
     config: Path | None = typer.Option(None, "--config"),
+    ca: Path | None = CaOpt,
+    cert: Path | None = typer.Option(None, "--cert", help="Client certificate (mutual TLS)."),
+    key: Path | None = typer.Option(None, "--key", help="Its private key."),
 ) -> None:
     """Run a worker agent that leases and runs scan tasks."""
     from sniper_ha.agent.worker import WorkerAgent
@@ -167,6 +175,9 @@ def worker(
     if not secret:
         raise UsageProblem("a worker token is required: --token, --token-file or SNIPER_HA_TOKEN")
     urls = _split_csv(master)
+    if (cert is None) != (key is None):
+        raise UsageProblem("--cert and --key go together")
+    worker_ssl = _ssl_for(urls, ca, cert, key)
     directory = data_dir or Path.home() / ".sniper-ha" / f"worker-{name or 'default'}"
 
     async def main() -> None:
@@ -175,7 +186,7 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         agent = WorkerAgent(
-            MasterClient(urls, secret), directory, name=name, capabilities=caps,
+            MasterClient(urls, secret, ssl_context=worker_ssl), directory, name=name, capabilities=caps,
             labels=_labels(labels), max_concurrent_tasks=settings.workers.max_concurrent_tasks,
             heartbeat_interval=settings.workers.heartbeat_interval,
             task_timeout=settings.workers.task_execution_timeout,
@@ -212,13 +223,16 @@ def up(
         cluster.start()
         apis = ",".join(cluster.api_urls)
         token_file = cluster.data_dir / "admin.token"
-        out.print(f"[bold green]sniper-ha cluster up[/]: {replicas} replicas, {workers} workers")
+        out.print(f"[bold green]sniper-ha cluster up[/]: {replicas} replicas, {workers} workers, "
+                  "TLS with a CA made for it, Raft encrypted, results encrypted at rest")
         for i, (raft, api) in enumerate(zip(cluster.raft_addrs, cluster.api_urls, strict=True)):
             out.print(f"  node-{i}  api {api}  raft {raft}")
         out.print(f"  layout  {cluster.data_dir / 'cluster.json'}   logs {cluster.data_dir / 'logs'}")
         out.print("\nIn another terminal:")
         out.print(f"  export SNIPER_HA_API={apis}")
         out.print(f"  export SNIPER_HA_TOKEN_FILE={token_file}")
+        if cluster.ca_file is not None:
+            out.print(f"  export SNIPER_HA_CA={cluster.ca_file}")
         out.print("  sniper-ha scan 127.0.0.1 --type tcp_connect --ports 1-1024 --wait")
         out.print("  sniper-ha cluster status\n")
         out.print("Ctrl-C stops everything.")
@@ -243,7 +257,23 @@ TokenOpt = typer.Option(None, "--token", help="Bearer token [SNIPER_HA_TOKEN].")
 TokenFileOpt = typer.Option(None, "--token-file", help="File holding the token.")
 
 
-def _client(api: str | None, token: str | None, token_file: Path | None) -> MasterClient:
+def _ssl_for(urls: list[str], ca: Path | None, cert: Path | None = None,
+             key: Path | None = None) -> Any:
+    """A client TLS context for https URLs: the cluster CA if given (--ca or SNIPER_HA_CA),
+    else the system's trust store."""
+    ca = ca or (Path(os.environ["SNIPER_HA_CA"]) if os.environ.get("SNIPER_HA_CA") else None)
+    if not any(u.startswith("https://") for u in urls) and cert is None:
+        return None
+    from sniper_ha.security.certs import client_context
+
+    for path in (ca, cert, key):
+        if path is not None and not path.exists():
+            raise UsageProblem(f"no such file: {path}")
+    return client_context(ca, cert, key)
+
+
+def _client(api: str | None, token: str | None, token_file: Path | None,
+            ca: Path | None = None) -> MasterClient:
     urls = _split_csv(api or os.environ.get("SNIPER_HA_API"))
     if not urls:
         raise UsageProblem("no API URL: pass --api or set SNIPER_HA_API")
@@ -253,7 +283,7 @@ def _client(api: str | None, token: str | None, token_file: Path | None) -> Mast
     secret = _token(token, token_file)
     if not secret:
         raise UsageProblem("no token: pass --token, --token-file or set SNIPER_HA_TOKEN")
-    return MasterClient(urls, secret)
+    return MasterClient(urls, secret, ssl_context=_ssl_for(urls, ca))
 
 
 def _call(client: MasterClient, method: str, path: str, **kw: Any) -> Any:
@@ -289,6 +319,7 @@ def scan(
     api: str | None = ApiOpt,
     token: str | None = TokenOpt,
     token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Submit a scan task (retried safely with an Idempotency-Key)."""
     params = _params(param)
@@ -298,7 +329,7 @@ def scan(
         validate_params(type_, params)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
-    client = _client(api, token, token_file)
+    client = _client(api, token, token_file, ca)
     body = {"type": type_, "target": target, "params": params, "priority": priority}
     reply = _call(client, "POST", "/v1/tasks", json=body,
                   headers={"Idempotency-Key": uuid.uuid4().hex})
@@ -354,12 +385,13 @@ def tasks_list(
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
     as_json: bool = typer.Option(False, "--json"),
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """List tasks in submission order."""
     params: dict[str, Any] = {"limit": limit}
     if status:
         params["status"] = status
-    reply = _call(_client(api, token, token_file), "GET", "/v1/tasks", params=params)
+    reply = _call(_client(api, token, token_file, ca), "GET", "/v1/tasks", params=params)
     if as_json:
         typer.echo(json.dumps(reply, indent=2))
         return
@@ -375,9 +407,10 @@ def tasks_list(
 def tasks_show(
     task_id: str, as_json: bool = typer.Option(False, "--json"),
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Show one task with its result."""
-    task = _call(_client(api, token, token_file), "GET", f"/v1/tasks/{task_id}")
+    task = _call(_client(api, token, token_file, ca), "GET", f"/v1/tasks/{task_id}")
     if as_json:
         typer.echo(json.dumps(task, indent=2))
     else:
@@ -388,9 +421,10 @@ def tasks_show(
 def tasks_cancel(
     task_id: str,
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Cancel a task that has not finished."""
-    task = _call(_client(api, token, token_file), "POST", f"/v1/tasks/{task_id}/cancel", json={})
+    task = _call(_client(api, token, token_file, ca), "POST", f"/v1/tasks/{task_id}/cancel", json={})
     typer.echo(f"{task['id']} {task['status']}")
 
 
@@ -398,9 +432,10 @@ def tasks_cancel(
 def workers_list(
     as_json: bool = typer.Option(False, "--json"),
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """List registered workers."""
-    reply = _call(_client(api, token, token_file), "GET", "/v1/workers")
+    reply = _call(_client(api, token, token_file, ca), "GET", "/v1/workers")
     if as_json:
         typer.echo(json.dumps(reply, indent=2))
         return
@@ -413,8 +448,8 @@ def workers_list(
 
 
 def _worker_control(action: str, worker_id: str, api: str | None, token: str | None,
-                    token_file: Path | None) -> None:
-    worker = _call(_client(api, token, token_file), "POST", f"/v1/workers/{worker_id}/{action}")
+                    token_file: Path | None, ca: Path | None) -> None:
+    worker = _call(_client(api, token, token_file, ca), "POST", f"/v1/workers/{worker_id}/{action}")
     typer.echo(f"{worker['id']} status={worker['status']} control={worker.get('control') or '-'}")
 
 
@@ -422,36 +457,40 @@ def _worker_control(action: str, worker_id: str, api: str | None, token: str | N
 def workers_drain(
     worker_id: str,
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Let a worker finish its running tasks and take no new ones."""
-    _worker_control("drain", worker_id, api, token, token_file)
+    _worker_control("drain", worker_id, api, token, token_file, ca)
 
 
 @workers_app.command("shutdown")
 def workers_shutdown(
     worker_id: str,
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Stop a worker; its running tasks are leased to other workers."""
-    _worker_control("shutdown", worker_id, api, token, token_file)
+    _worker_control("shutdown", worker_id, api, token, token_file, ca)
 
 
 @workers_app.command("resume")
 def workers_resume(
     worker_id: str,
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Undo a drain."""
-    _worker_control("resume", worker_id, api, token, token_file)
+    _worker_control("resume", worker_id, api, token, token_file, ca)
 
 
 @cluster_app.command("status")
 def cluster_status(
     as_json: bool = typer.Option(False, "--json"),
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Show every replica: role, term, commit and applied index."""
-    reply = _call(_client(api, token, token_file), "GET", "/v1/cluster")
+    reply = _call(_client(api, token, token_file, ca), "GET", "/v1/cluster")
     if as_json:
         typer.echo(json.dumps(reply, indent=2))
         return
@@ -465,6 +504,38 @@ def cluster_status(
     out.print(table)
 
 
+@certs_app.command("init")
+def certs_init(
+    out: Path = typer.Option(..., "--out", help="Directory for ca.pem and ca.key."),
+    days: int = typer.Option(3650, "--days", min=1),
+) -> None:
+    """Create the cluster CA (ECDSA P-256)."""
+    from sniper_ha.security.certs import init_ca
+
+    try:
+        made = init_ca(out, days=days)
+    except FileExistsError as exc:
+        raise UsageProblem(str(exc)) from None
+    typer.echo(f"CA {made.cert} (key {made.key}, mode 0600), expires {made.not_after:%Y-%m-%d}")
+
+
+@certs_app.command("issue")
+def certs_issue(
+    name: str = typer.Option(..., "--name", help="Also the file name: NAME.pem, NAME.key."),
+    san: list[str] = typer.Option([], "--san", help="DNS name or IP it is reached by."),
+    ca_dir: Path = typer.Option(..., "--ca-dir", help="Where ca.pem and ca.key are."),
+    out: Path | None = typer.Option(None, "--out", help="Default: the CA directory."),
+    days: int = typer.Option(825, "--days", min=1),
+) -> None:
+    """Issue a replica, worker or client certificate signed by the cluster CA."""
+    from sniper_ha.security.certs import issue
+
+    if not (ca_dir / "ca.key").exists():
+        raise UsageProblem(f"no CA in {ca_dir}: run sniper-ha certs init --out {ca_dir}")
+    made = issue(ca_dir, name, san, out, days)
+    typer.echo(f"{made.cert} (key {made.key}), expires {made.not_after:%Y-%m-%d}")
+
+
 @tokens_app.command("create")
 def tokens_create(
     name: str = typer.Option(..., "--name"),
@@ -472,6 +543,7 @@ def tokens_create(
     tenant: str | None = typer.Option(None, "--tenant", help="Default: the name."),
     ttl: float | None = typer.Option(None, "--ttl", min=1, help="Expire after SECONDS."),
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Create a token; it is printed once (only its digest is stored)."""
     if role not in ("admin", "operator", "viewer", "worker"):
@@ -481,16 +553,17 @@ def tokens_create(
         body["tenant"] = tenant
     if ttl:
         body["ttl_seconds"] = ttl
-    reply = _call(_client(api, token, token_file), "POST", "/v1/tokens", json=body)
+    reply = _call(_client(api, token, token_file, ca), "POST", "/v1/tokens", json=body)
     typer.echo(f"{reply['id']} {reply['token']}")
 
 
 @tokens_app.command("list")
 def tokens_list(
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """List tokens created through the API (config tokens are not listed)."""
-    reply = _call(_client(api, token, token_file), "GET", "/v1/tokens")
+    reply = _call(_client(api, token, token_file, ca), "GET", "/v1/tokens")
     table = Table("id", "name", "role", "tenant", "expires_at", "revoked_at")
     for t in reply["tokens"]:
         table.add_row(t["id"], t["name"], t["role"], t["tenant"], str(t["expires_at"] or ""),
@@ -502,9 +575,10 @@ def tokens_list(
 def tokens_revoke(
     token_id: str,
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Revoke a token at once on every replica."""
-    reply = _call(_client(api, token, token_file), "DELETE", f"/v1/tokens/{token_id}")
+    reply = _call(_client(api, token, token_file, ca), "DELETE", f"/v1/tokens/{token_id}")
     typer.echo(f"{reply['id']} revoked")
 
 
@@ -512,10 +586,11 @@ def tokens_revoke(
 def cluster_add(
     raft: str = typer.Argument(..., help="The new replica's Raft address HOST:PORT."),
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Add a replica to the Raft group, then start it with an empty --data-dir."""
     _hostport(raft, "RAFT")
-    reply = _call(_client(api, token, token_file), "POST", "/v1/cluster/members", json={"raft": raft})
+    reply = _call(_client(api, token, token_file, ca), "POST", "/v1/cluster/members", json={"raft": raft})
     typer.echo(f"added {reply['added']}; members: {', '.join(reply['members'])}")
 
 
@@ -523,10 +598,11 @@ def cluster_add(
 def cluster_remove(
     raft: str = typer.Argument(..., help="The Raft address of the replica to remove."),
     api: str | None = ApiOpt, token: str | None = TokenOpt, token_file: Path | None = TokenFileOpt,
+    ca: Path | None = CaOpt,
 ) -> None:
     """Remove a (stopped) replica from the Raft group."""
     _hostport(raft, "RAFT")
-    reply = _call(_client(api, token, token_file), "DELETE", f"/v1/cluster/members/{raft}")
+    reply = _call(_client(api, token, token_file, ca), "DELETE", f"/v1/cluster/members/{raft}")
     typer.echo(f"removed {reply['removed']}; members: {', '.join(reply['members'])}")
 
 

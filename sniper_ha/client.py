@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 from typing import Any
 
 import aiohttp
@@ -44,6 +45,7 @@ class MasterClient:
         *,
         request_timeout: float = 15.0,
         deadline: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one master URL is needed")
@@ -52,6 +54,7 @@ class MasterClient:
         self.request_timeout = request_timeout
         self.deadline = deadline
         self._current = 0
+        self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> MasterClient:
@@ -87,7 +90,8 @@ class MasterClient:
         """Send until some replica gives a non-retryable answer; raise ClientError on 4xx/5xx.
         `token` overrides the client's token for this call."""
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            connector = aiohttp.TCPConnector(ssl=self._ssl) if self._ssl else None
+            self._session = aiohttp.ClientSession(connector=connector)
         hdrs = dict(headers or {})
         if token or self.token:
             hdrs["Authorization"] = f"Bearer {token or self.token}"

@@ -120,6 +120,29 @@ class SecurityConfig(Section):
         return self
 
 
+class TlsConfig(Section):
+    """TLS for the API. With `cert`/`key` the replica serves https; `ca` verifies client
+    certificates (and the leader, when this replica forwards to it)."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+    #: Worker routes demand a client certificate signed by `ca` (mutual TLS for workers).
+    require_worker_cert: bool = False
+
+    @model_validator(mode="after")
+    def _pairs(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("tls.cert and tls.key go together")
+        if self.require_worker_cert and (self.ca is None or self.cert is None):
+            raise ValueError("tls.require_worker_cert needs tls.cert, tls.key and tls.ca")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert is not None
+
+
 class ApiConfig(Section):
     #: How long a follower holds a write while no leader is known before answering 503.
     no_leader_hold: float = Field(default=3.0, ge=0)
@@ -136,6 +159,7 @@ class Settings(Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
 
 
 class ConfigError(ValueError):

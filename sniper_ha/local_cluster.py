@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,8 +24,12 @@ from typing import Any
 import yaml
 
 from sniper_ha.config import deep_merge
+from sniper_ha.security.certs import client_context, init_ca, issue
 from sniper_ha.security.data_keys import new_key
 from sniper_ha.security.tokens import new_token
+
+#: The subnet chaos runs give replicas in network namespaces (certificates name it too).
+SUBNET = "10.213.0"
 
 
 def free_port() -> int:
@@ -95,6 +100,8 @@ class LocalCluster:
     config: dict[str, Any] = field(default_factory=dict)
     #: More tokens ({name, role, token, tenant?}) beside the generated admin and worker ones.
     extra_tokens: list[dict[str, Any]] = field(default_factory=list)
+    #: Serve the API over TLS with a CA made for this cluster (workers use mutual TLS).
+    tls: bool = True
     python: str = sys.executable
     nodes: list[Proc] = field(default_factory=list)
     agents: list[Proc] = field(default_factory=list)
@@ -111,6 +118,29 @@ class LocalCluster:
         self.raft_secret = self._token_file("raft.secret")
         #: The key results are encrypted with at rest (never written to the Raft log).
         self.data_key = self._token_file("data.key", new_key)
+        self.tls_dir = self.data_dir / "tls"
+        if self.tls and not (self.tls_dir / "ca.pem").exists():
+            init_ca(self.tls_dir, name="sniper-ha local cluster CA")
+            sans = ["127.0.0.1", "localhost", *(f"{SUBNET}.{10 + i}" for i in range(10))]
+            for name in ("node", "worker", "client"):
+                issue(self.tls_dir, name, sans)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def ca_file(self) -> Path | None:
+        return self.tls_dir / "ca.pem" if self.tls else None
+
+    def client_ssl(self, present_cert: bool = True) -> ssl.SSLContext | None:
+        """What a client of this cluster verifies the API with (None without TLS); it
+        presents the cluster's client certificate unless told not to."""
+        if not self.tls:
+            return None
+        if not present_cert:
+            return client_context(self.ca_file)
+        return client_context(self.ca_file, self.tls_dir / "client.pem", self.tls_dir / "client.key")
 
     def _token_file(self, name: str, make: Any = new_token) -> str:
         path = self.data_dir / name
@@ -138,6 +168,10 @@ class LocalCluster:
             ]},
             "security": {"data_keys": [{"id": "k1", "key": self.data_key}]},
         }
+        if self.tls:
+            base["tls"] = {"cert": str(self.tls_dir / "node.pem"),
+                           "key": str(self.tls_dir / "node.key"),
+                           "ca": str(self.tls_dir / "ca.pem"), "require_worker_cert": True}
         self.config_path.write_text(yaml.safe_dump(deep_merge(base, self.config)))
         self.config_path.chmod(0o600)
 
@@ -161,7 +195,8 @@ class LocalCluster:
         self.write_config()
         if not self.raft_addrs and not self._load_layout():
             self.raft_addrs = [f"127.0.0.1:{free_port()}" for _ in range(self.replicas)]
-            self.api_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.replicas)]
+            self.api_urls = [f"{self.scheme}://127.0.0.1:{free_port()}"
+                             for _ in range(self.replicas)]
         self.nodes = [
             Proc(f"node-{i}", self.node_argv(i), self.data_dir / "logs" / f"node-{i}.log")
             for i in range(self.replicas)
@@ -179,7 +214,7 @@ class LocalCluster:
         """The command line of replica i; a subclass may put a proxy in front of Raft."""
         return [self.python, "-m", "sniper_ha", "node", "--self", self.raft_addrs[i],
                 "--peers", ",".join(self.raft_addrs),
-                "--api", self.api_urls[i].removeprefix("http://"),
+                "--api", self.api_urls[i].split("://", 1)[1],
                 "--data-dir", str(self.data_dir / f"node-{i}"), "--config", str(self.config_path)]
 
     def worker_argv(self, j: int) -> list[str]:
@@ -187,7 +222,9 @@ class LocalCluster:
                 "--token", self.worker_token, "--name", f"worker-{j}",
                 "--max-concurrent-tasks", str(self.worker_slots),
                 "--data-dir", str(self.data_dir / f"worker-{j}"),
-                "--config", str(self.config_path)]
+                "--config", str(self.config_path),
+                *(["--ca", str(self.tls_dir / "ca.pem"), "--cert", str(self.tls_dir / "worker.pem"),
+                   "--key", str(self.tls_dir / "worker.key")] if self.tls else [])]
 
     def add_worker(self, j: int, prefix: list[str] | None = None) -> Proc:
         """Start worker j (again); `prefix` wraps its command (e.g. faketime in chaos runs)."""
@@ -245,6 +282,7 @@ class LocalCluster:
         token: str | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 10.0,
+        present_cert: bool = True,
     ) -> tuple[int, Any]:
         """One HTTP call to a replica (the first by default) with the admin token."""
         hdrs = {"Authorization": f"Bearer {token or self.admin_token}", **(headers or {})}
@@ -256,7 +294,8 @@ class LocalCluster:
             (url or self.api_urls[0]) + path, data=data, headers=hdrs, method=method
         )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout,
+                                        context=self.client_ssl(present_cert)) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             raw = exc.read()

@@ -20,6 +20,7 @@ from sniper_ha.leader.role import LeaderRole
 from sniper_ha.ledger import commands as c
 from sniper_ha.raft.bridge import RaftBridge
 from sniper_ha.raft.node import Replica, is_loopback
+from sniper_ha.security.certs import client_context, server_context
 from sniper_ha.security.data_keys import DataKeys
 from sniper_ha.security.tokens import TokenTable
 
@@ -103,7 +104,9 @@ async def serve(
     data_dir: Path, advertise_api: str | None = None, raft_bind: str | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
-    api_url = advertise_api or f"http://{api_host}:{api_port}"
+    tls = settings.tls
+    scheme = "https" if tls.enabled else "http"
+    api_url = advertise_api or f"{scheme}://{api_host}:{api_port}"
     state_changes: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
 
     def on_state_changed(old: int, new: int) -> None:
@@ -123,7 +126,11 @@ async def serve(
             loop.call_soon_threadsafe(role.poke)
 
     replica.ledger.on_applied = on_applied
-    session = aiohttp.ClientSession()
+    # Forwarding to the leader and asking peers for their view: verify them against the
+    # cluster CA and present this replica's own certificate (for mutual TLS).
+    client_ssl = client_context(tls.ca, tls.cert, tls.key) if tls.enabled else None
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)
+                                    if client_ssl else None)
 
     def replicated_token(digest: str) -> dict | None:
         with replica.ledger.lock:
@@ -135,7 +142,8 @@ async def serve(
                   DataKeys(settings.security))
     runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, api_host, api_port, reuse_address=True)
+    server_ssl = server_context(tls.cert, tls.key, tls.ca) if tls.enabled else None
+    site = web.TCPSite(runner, api_host, api_port, reuse_address=True, ssl_context=server_ssl)
     await site.start()
     log.info("replica %s serving API on %s (peers: %s)", self_addr, api_url, ", ".join(peers))
 

@@ -79,5 +79,12 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise Unauthorized("unknown token", field="Authorization")
     if not principal.may(required):
         raise Forbidden(f"role {principal.role!r} may not do this; needs {required!r}")
+    if required in ("worker", "agent") and ctx_of(request).settings.tls.require_worker_cert:
+        # Verified against the cluster CA during the handshake (a certificate from another
+        # CA fails it); here we only insist one was presented. A forwarding replica
+        # presents its own, so the leader's check holds at the second hop too.
+        if not request.transport or not request.transport.get_extra_info("peercert"):
+            raise Unauthorized("worker calls need a client certificate from the cluster CA",
+                               field="certificate")
     request["principal"] = principal
     return await handler(request)

@@ -12,7 +12,7 @@ def _raw(cluster, method: str, path: str, data: bytes | None, headers: dict[str,
     req = urllib.request.Request(cluster.api_urls[1] + path, data=data, headers=headers,
                                  method=method)
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=cluster.client_ssl()) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -103,7 +103,7 @@ def test_leader_health_and_stale_reads(shared_cluster) -> None:
     for url in shared_cluster.api_urls:
         req = urllib.request.Request(url + "/v1/health/leader")
         try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
+            with urllib.request.urlopen(req, timeout=5, context=shared_cluster.client_ssl()) as resp:
                 codes.append(resp.status)
         except urllib.error.HTTPError as exc:
             codes.append(exc.code)

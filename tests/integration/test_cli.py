@@ -49,7 +49,7 @@ def test_bad_arguments_give_one_line_and_exit_2(args: list[str]) -> None:
 
 def test_scan_wait_and_inspection_commands(shared_cluster, targets: Targets) -> None:
     env = {"SNIPER_HA_API": ",".join(shared_cluster.api_urls),
-           "SNIPER_HA_TOKEN": shared_cluster.admin_token}
+           "SNIPER_HA_TOKEN": shared_cluster.admin_token, "SNIPER_HA_CA": str(shared_cluster.ca_file)}
     ports = f"{targets.open_ports[0]},{targets.closed_port}"
     proc = sniper("scan", "127.0.0.1", "--ports", ports, "--wait", env=env)
     assert proc.returncode == 0, proc.stderr
@@ -79,7 +79,7 @@ def test_scan_wait_and_inspection_commands(shared_cluster, targets: Targets) -> 
 
 def test_cancel_from_cli(shared_cluster, targets: Targets) -> None:
     env = {"SNIPER_HA_API": shared_cluster.api_urls[2],
-           "SNIPER_HA_TOKEN": shared_cluster.admin_token}
+           "SNIPER_HA_TOKEN": shared_cluster.admin_token, "SNIPER_HA_CA": str(shared_cluster.ca_file)}
     # The slow server answers after 1.5 s, so the task is still active when cancel arrives.
     status, body = shared_cluster.call("POST", "/v1/tasks", {
         "type": "http_probe", "target": "127.0.0.1",
@@ -110,7 +110,8 @@ def test_up_starts_and_stops_a_cluster(tmp_path: Path) -> None:
             and json.loads((data / "cluster.json").read_text()),
             60, "cluster.json with 4 pids")
         token = (data / "admin.token").read_text().strip()
-        cli_env = {"SNIPER_HA_API": ",".join(layout["api"]), "SNIPER_HA_TOKEN": token}
+        cli_env = {"SNIPER_HA_API": ",".join(layout["api"]), "SNIPER_HA_TOKEN": token,
+                   "SNIPER_HA_CA": str(data / "tls" / "ca.pem")}
         wait_until(lambda: sniper("workers", "list", "--json", env=cli_env).returncode == 0
                    and json.loads(sniper("workers", "list", "--json", env=cli_env).stdout)
                    ["workers"], 30, "the worker to register")
@@ -121,6 +122,7 @@ def test_up_starts_and_stops_a_cluster(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
     assert "sniper-ha cluster up" in output and "SNIPER_HA_TOKEN_FILE" in output
+    assert "SNIPER_HA_CA" in output and all(u.startswith("https://") for u in layout["api"])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_running(p) for p in pids):
         time.sleep(0.1)
