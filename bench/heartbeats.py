@@ -1,13 +1,17 @@
 #!/usr/bin/env python
 """Cost of worker heartbeats on sniper-ha's leader: CPU, latency and Raft entries per heartbeat.
 
-One run, on 127.0.0.1 only, against a real 3-replica LocalCluster (workers=0, a temp dir):
+One run, on 127.0.0.1 only, against a real 3-replica LocalCluster (workers=0, a temp dir),
+whose API is served over TLS (the cluster CA; worker routes demand its client certificate)
+unless --no-tls:
 
 1. an idle phase of --seconds with no workers and no heartbeats: the Raft entries/s and the CPU
    the replicas use with nothing to do (the baseline);
-2. N simulated workers register through POST /v1/workers (worker token, bounded concurrency);
+2. N simulated workers register through POST /v1/workers (the join token, bounded
+   concurrency); each answer carries that worker's own credential;
 3. a heartbeat phase of --seconds right after: one asyncio process (aiohttp, one shared
-   connector) sends each worker's heartbeat once per workers.heartbeat_interval, spread evenly
+   connector) sends each worker's heartbeat, with that worker's credential, once per
+   workers.heartbeat_interval, spread evenly
    over the interval, to the leader (or, with --round-robin, over all replicas: followers
    forward to the leader).
 
@@ -20,6 +24,7 @@ is bounded by a count and a time cap; nothing asserts on timings.
 
     python bench/heartbeats.py            # 5000 workers, 5 s interval, 30 s phases
     python bench/heartbeats.py --quick    # smoke: 1000 workers, 10 s phases
+    python bench/heartbeats.py --no-tls   # the API over plain HTTP, to see what TLS costs
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 import os
 import platform
 import shutil
+import ssl
 import sys
 import tempfile
 import time
@@ -42,7 +48,7 @@ from typing import Any
 
 import aiohttp
 import psutil
-from submit import log_findings, ms, pct, replica_views, wait_until
+from submit import aiohttp_ssl, log_findings, ms, pct, replica_views, wait_until
 
 from sniper_ha.config import RaftConfig, WorkersConfig
 from sniper_ha.local_cluster import LocalCluster
@@ -57,6 +63,8 @@ class Plan:
     register_concurrency: int
     connections: int
     register_cap: float
+    #: The API over TLS (LocalCluster's default); False with --no-tls.
+    tls: bool = True
     #: How often the leader's commit index is sampled during both phases.
     sample_period: float = 1.0
     ttl_multiplier: float = field(default_factory=lambda: WorkersConfig().heartbeat_ttl_multiplier)
@@ -115,10 +123,11 @@ async def raft_indexes(session: aiohttp.ClientSession, url: str) -> dict[str, An
         return None
 
 
-async def sample_commits(url: str, period: float, until: float, out: list[tuple[float, int]]) -> None:
+async def sample_commits(url: str, tls: ssl.SSLContext | bool, period: float, until: float,
+                         out: list[tuple[float, int]]) -> None:
     """(monotonic time, leader commit_index) every `period` until `until` (bounded count)."""
     timeout = aiohttp.ClientTimeout(total=max(0.5, period))
-    connector = aiohttp.TCPConnector(limit=2)
+    connector = aiohttp.TCPConnector(limit=2, ssl=tls)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         for _ in range(int((until - time.monotonic()) / period) + 3):
             view = await raft_indexes(session, url)
@@ -130,11 +139,13 @@ async def sample_commits(url: str, period: float, until: float, out: list[tuple[
             await asyncio.sleep(min(period, left))
 
 
-async def self_view_cost(url: str, token: str, count: int = 5) -> dict[str, Any]:
+async def self_view_cost(url: str, token: str, tls: ssl.SSLContext | bool,
+                         count: int = 5) -> dict[str, Any]:
     """Latency of GET /v1/cluster/self (it computes the state digest), sequential, after the load."""
     latencies: list[float] = []
     headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0)) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls),
+                                     timeout=aiohttp.ClientTimeout(total=10.0)) as session:
         for _ in range(count):
             start = time.perf_counter()
             try:
@@ -161,11 +172,12 @@ def raft_rate(samples: list[tuple[float, int]]) -> dict[str, Any]:
     }
 
 
-async def idle_phase(cluster: LocalCluster, leader: int, cpu: Cpu, plan: Plan) -> dict[str, Any]:
+async def idle_phase(cluster: LocalCluster, leader: int, tls: ssl.SSLContext | bool, cpu: Cpu,
+                     plan: Plan) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     before = cpu.snapshot()
-    await sample_commits(cluster.api_urls[leader], plan.sample_period, time.monotonic() + plan.seconds,
-                         samples)
+    await sample_commits(cluster.api_urls[leader], tls, plan.sample_period,
+                         time.monotonic() + plan.seconds, samples)
     return {"cpu": cpu.share(before), "raft": raft_rate(samples)}
 
 
@@ -193,12 +205,15 @@ def error_label(status: int, payload: bytes) -> str:
 
 async def register_all(session: aiohttp.ClientSession, url: str, token: str,
                        plan: Plan) -> dict[str, Any]:
-    """Register plan.workers workers with at most plan.register_concurrency in flight.
+    """Register plan.workers workers with at most plan.register_concurrency in flight, with the
+    join token `token`.
 
     Returns the ids in the order their registration completed (the heartbeat schedule follows
-    it, so no worker waits much longer than the others for its first heartbeat)."""
+    it, so no worker waits much longer than the others for its first heartbeat), and each
+    worker's own credential from the answer: every later call of that worker must use it."""
     headers = {"Authorization": f"Bearer {token}"}
     done: list[str] = []
+    credentials: dict[str, str] = {}
     errors: Counter[str] = Counter()
     latencies: list[float] = []
     deadline = time.monotonic() + plan.register_cap
@@ -216,23 +231,31 @@ async def register_all(session: aiohttp.ClientSession, url: str, token: str,
                 async with session.post(url + "/v1/workers", json=body, headers=headers) as resp:
                     payload = await resp.read()
                     if resp.status in (200, 201):
-                        latencies.append(time.perf_counter() - start)
+                        took = time.perf_counter() - start
+                        credential = json.loads(payload).get("credential")
+                        if not credential:
+                            errors["no_credential"] += 1
+                            continue
+                        latencies.append(took)
+                        credentials[worker_id(i)] = credential
                         done.append(worker_id(i))
                     else:
                         errors[error_label(resp.status, payload)] += 1
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 errors[type(exc).__name__] += 1
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(plan.register_concurrency)))
     elapsed = time.perf_counter() - t0
-    return {"ids": done, "ok": len(done), "attempted": next_index, "errors": dict(errors),
+    return {"ids": done, "credentials": credentials, "ok": len(done), "attempted": next_index,
+            "errors": dict(errors),
             "elapsed_s": round(elapsed, 2),
             "per_s": round(len(done) / elapsed, 1) if elapsed > 0 else None,
             "p50_ms": ms(pct(latencies, 50)), "p99_ms": ms(pct(latencies, 99))}
 
 
-async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cpu: Cpu,
+async def heartbeat_phase(cluster: LocalCluster, leader: int, tls: ssl.SSLContext | bool,
+                          ids: list[str], credentials: dict[str, str], cpu: Cpu,
                           plan: Plan) -> dict[str, Any]:
     """Open-loop heartbeats: worker k of n at offset k/n * interval, then once per interval.
 
@@ -241,7 +264,9 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
     (the lag is measured) and those not started by the end of the phase are counted unsent."""
     n = len(ids)
     urls = cluster.api_urls if plan.round_robin else [cluster.api_urls[leader]]
-    headers = {"Authorization": f"Bearer {cluster.worker_token}"}
+    # Each worker authenticates as itself: its own credential, only on its own routes.
+    headers = {wid: {"Authorization": f"Bearer {credentials[wid]}",
+                     "Content-Type": "application/json"} for wid in ids}
     bodies = {wid: json.dumps({"running_tasks": [], "resources": resources(i)}).encode()
               for i, wid in enumerate(ids)}
     per_round = n
@@ -257,7 +282,7 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
     in_flight: set[asyncio.Task[None]] = set()
     slots = asyncio.Semaphore(plan.connections)
     timeout = aiohttp.ClientTimeout(total=min(10.0, 2 * plan.interval))
-    connector = aiohttp.TCPConnector(limit=plan.connections)
+    connector = aiohttp.TCPConnector(limit=plan.connections, ssl=tls)
     samples: list[tuple[float, int]] = []
     sent = 0
     planned = sum(min(n, max(0, math.ceil((plan.seconds - r * plan.interval) / step)))
@@ -268,7 +293,7 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
         start = time.perf_counter()
         try:
             async with session.post(f"{url}/v1/workers/{wid}/heartbeat", data=bodies[wid],
-                                    headers={**headers, "Content-Type": "application/json"}) as resp:
+                                    headers=headers[wid]) as resp:
                 payload = await resp.read()
                 if resp.status == 200:
                     latencies.append(time.perf_counter() - start)
@@ -287,8 +312,8 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
         before = cpu.snapshot()
         t0 = time.monotonic()
         end = t0 + plan.seconds
-        sampler = asyncio.create_task(sample_commits(cluster.api_urls[leader], plan.sample_period,
-                                                     end, samples))
+        sampler = asyncio.create_task(sample_commits(cluster.api_urls[leader], tls,
+                                                     plan.sample_period, end, samples))
         for r in range(rounds):
             for k in range(per_round):
                 due = t0 + r * plan.interval + k * step
@@ -340,10 +365,12 @@ async def heartbeat_phase(cluster: LocalCluster, leader: int, ids: list[str], cp
     }
 
 
-async def worker_statuses(cluster: LocalCluster, leader: int) -> dict[str, Any]:
+async def worker_statuses(cluster: LocalCluster, leader: int,
+                          tls: ssl.SSLContext | bool) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=30.0)
     headers = {"Authorization": f"Bearer {cluster.admin_token}"}
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls),
+                                     timeout=timeout) as session:
         try:
             async with session.get(cluster.api_urls[leader] + "/v1/workers", headers=headers) as resp:
                 if resp.status != 200:
@@ -355,7 +382,8 @@ async def worker_statuses(cluster: LocalCluster, leader: int) -> dict[str, Any]:
     return {
         "total": len(mine),
         "by_status": dict(Counter(str(w.get("status")) for w in mine)),
-        # WORKER_RESOURCES entries applied (the registration writes no last_seen_at)
+        # workers with last_seen_at set: WORKER_REGISTER sets it as well as WORKER_RESOURCES, so
+        # this counts registered workers, not resource reports (the key keeps its old name)
         "resource_snapshots_in_ledger": sum(1 for w in mine if w.get("last_seen_at")),
     }
 
@@ -364,30 +392,31 @@ async def run_phases(cluster: LocalCluster, leader: int, plan: Plan) -> dict[str
     pids = [p.pid for p in cluster.nodes]
     assert all(pid is not None for pid in pids)
     cpu = Cpu([int(pid) for pid in pids if pid is not None])
-    out: dict[str, Any] = {"leader": leader}
+    tls = aiohttp_ssl(cluster)  # one context (CA + client certificate) for every session
+    out: dict[str, Any] = {"leader": leader, "tls": cluster.tls}
     await asyncio.sleep(1.0)  # let the start-up entries (barrier, announcements) settle
     print(f"idle phase: {plan.seconds:.0f} s, no workers ...", file=sys.stderr, flush=True)
-    out["idle"] = await idle_phase(cluster, leader, cpu, plan)
+    out["idle"] = await idle_phase(cluster, leader, tls, cpu, plan)
     print(f"registering {plan.workers} workers ...", file=sys.stderr, flush=True)
-    connector = aiohttp.TCPConnector(limit=plan.register_concurrency)
+    connector = aiohttp.TCPConnector(limit=plan.register_concurrency, ssl=tls)
     async with aiohttp.ClientSession(connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=20.0)) as session:
         before = cpu.snapshot()
         reg = await register_all(session, cluster.api_urls[leader], cluster.worker_token, plan)
         reg["cpu"] = cpu.share(before)
-    ids = reg.pop("ids")
+    ids, credentials = reg.pop("ids"), reg.pop("credentials")
     out["register"] = reg
     print(f"heartbeat phase: {plan.seconds:.0f} s, {len(ids)} workers every {plan.interval:g} s "
           f"via {'all replicas' if plan.round_robin else 'the leader'} ...", file=sys.stderr, flush=True)
-    out["heartbeats"] = await heartbeat_phase(cluster, leader, ids, cpu, plan)
-    out["workers_after"] = await worker_statuses(cluster, leader)
-    out["self_view_cost"] = await self_view_cost(cluster.api_urls[leader], cluster.admin_token)
+    out["heartbeats"] = await heartbeat_phase(cluster, leader, tls, ids, credentials, cpu, plan)
+    out["workers_after"] = await worker_statuses(cluster, leader, tls)
+    out["self_view_cost"] = await self_view_cost(cluster.api_urls[leader], cluster.admin_token, tls)
     return out
 
 
 def run(plan: Plan, base: Path) -> dict[str, Any]:
     config = {"workers": {"heartbeat_interval": plan.interval}}
-    cluster = LocalCluster(base / "cluster", replicas=3, workers=0, config=config)
+    cluster = LocalCluster(base / "cluster", replicas=3, workers=0, config=config, tls=plan.tls)
     out: dict[str, Any] = {}
     try:
         t0 = time.monotonic()
@@ -491,7 +520,8 @@ def report(result: dict[str, Any]) -> str:
         f"{plan['register_concurrency']} concurrent) {reg['errors'] or ''}",
         f"heartbeat interval {plan['interval']:g} s, TTL {plan['interval'] * plan['ttl_multiplier']:g} s, "
         f"phase {plan['seconds']:g} s, target: {target}, "
-        f"{plan['connections']} connections",
+        f"{plan['connections']} connections, "
+        f"{'HTTPS (cluster CA, client certificate)' if plan['tls'] else 'plain HTTP'}",
         "",
         f"heartbeats planned {hb['planned']}, sent {hb['sent']}, ok {hb['ok']}, failed {hb['failed']}"
         f"{', not sent ' + str(hb['not_sent']) if hb['not_sent'] else ''}  {hb['errors'] or ''}",
@@ -529,7 +559,7 @@ def report(result: dict[str, Any]) -> str:
     else:
         lines.append(f"workers after the run: {wa['by_status']} of {wa['total']} "
                      f"(down: {wa['by_status'].get('down', 0)}; expect 0); "
-                     f"resource snapshots in the ledger: {wa['resource_snapshots_in_ledger']}")
+                     f"with last_seen_at (set by registration too): {wa['resource_snapshots_in_ledger']}")
     sv = api["self_view_cost"]
     lines.append(f"GET /v1/cluster/self on the leader afterwards (hashes the whole state): "
                  f"p50 {fmt(sv['p50_ms'])} ms, max {fmt(sv['max_ms'])} ms over {sv['ok']} calls")
@@ -561,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON to PATH")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (replica logs) and print its path")
+    parser.add_argument("--no-tls", action="store_true",
+                        help="serve the API over plain HTTP (LocalCluster(tls=False)) to compare TLS cost")
     args = parser.parse_args(argv)
     workers = args.workers if args.workers is not None else (1000 if args.quick else 5000)
     seconds = args.seconds if args.seconds is not None else (10.0 if args.quick else 30.0)
@@ -574,11 +606,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--connections must be 1-1024 and --register-concurrency 1-256")
     plan = Plan(workers=workers, seconds=seconds, interval=args.interval, round_robin=args.round_robin,
                 register_concurrency=args.register_concurrency, connections=args.connections,
-                register_cap=max(30.0, workers / 50))
+                register_cap=max(30.0, workers / 50), tls=not args.no_tls)
     base = Path(tempfile.mkdtemp(prefix="sniper-ha-bench-hb-"))
     started = time.monotonic()
     try:
-        print("3-replica LocalCluster, workers=0 ...", file=sys.stderr, flush=True)
+        print(f"3-replica LocalCluster, workers=0, {'https' if plan.tls else 'http'} ...",
+              file=sys.stderr, flush=True)
         api = run(plan, base)
     finally:
         if args.keep:
@@ -598,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     result["derived"] = derived(plan, api)
     result["wall_s"] = round(time.monotonic() - started, 1)
     print(report(result))
-    print(f"\n{result['mode']} run, {plan.workers} workers, {os.cpu_count()} CPUs, "
+    print(f"\n{result['mode']} run, {plan.workers} workers, API over {'https' if plan.tls else 'http'}, "
+          f"{os.cpu_count()} CPUs, "
           f"wall time {result['wall_s']} s")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -4,11 +4,13 @@
 One run measures, on 127.0.0.1 only:
 
 * raw pysyncobj: three SyncObj nodes, each in its own child process (as the replicas are), with
-  RaftConfig's default timers and a file journal, and one @replicated method taking a ~200-byte
-  value; sequential commits with a callback (latency) and pipelined commits (bounded window);
-* the HTTP API of a real 3-replica LocalCluster (workers=0): sequential POST /v1/tasks through a
-  follower (and, for reference, the leader), concurrent submits through the leader and through a
-  follower, and batched submits of 50 tasks per request.
+  RaftConfig's default timers, a file journal and a Raft password (pysyncobj's encrypted
+  transport, as LocalCluster's replicas always have), and one @replicated method taking a
+  ~200-byte value; sequential commits with a callback (latency) and pipelined commits (bounded
+  window);
+* the HTTP API of a real 3-replica LocalCluster (workers=0), over TLS unless --no-tls:
+  sequential POST /v1/tasks through a follower (and, for reference, the leader), concurrent
+  submits through the leader and through a follower, and batched submits of 50 tasks per request.
 
 It prints a table, the API/raw ratios and the CPU each replica spent per request, and with
 --json PATH writes every number as JSON. Every loop is bounded by a count and a time cap;
@@ -16,6 +18,7 @@ nothing asserts on timings. Both clusters are checked for agreement after the lo
 
     python bench/submit.py            # full run, well under a minute on 2 cores
     python bench/submit.py --quick    # CI smoke
+    python bench/submit.py --no-tls   # the API over plain HTTP, to see what TLS costs
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import platform
 import queue
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -46,6 +50,7 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
 from sniper_ha.config import RaftConfig
 from sniper_ha.local_cluster import LocalCluster, free_port
+from sniper_ha.security.tokens import new_token
 
 TASK = {"type": "tcp_connect", "target": "127.0.0.1", "params": {"ports": "80"}}
 VALUE = "v" * 200  # the raw payload: about the size of one encoded single-task TaskSubmit
@@ -154,7 +159,8 @@ class Box(SyncObj):
 
 
 def raw_conf(raft: RaftConfig, data_dir: Path) -> SyncObjConf:
-    """The SyncObjConf that sniper_ha.raft.node.Replica builds from the same RaftConfig."""
+    """The SyncObjConf that sniper_ha.raft.node.Replica builds from the same RaftConfig
+    (with raft.password set, as LocalCluster always sets it, the transport is encrypted)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     return SyncObjConf(
         journalFile=str(data_dir / "raft.journal"),
@@ -241,12 +247,14 @@ def raw_pipelined(node: Box, total: int, window: int, cap: float) -> dict[str, A
             "elapsed_s": round(elapsed, 3), "ops_per_s": round(ok / elapsed, 1) if elapsed > 0 else None}
 
 
-def raw_node_main(index: int, addrs: list[str], data_dir: Path) -> int:
+def raw_node_main(index: int, addrs: list[str], data_dir: Path, secret_file: Path) -> int:
     """A raw node: JSON commands on stdin, one JSON answer per command on stdout."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     me = addrs[index]
-    node = Box(me, [a for a in addrs if a != me], raw_conf(RaftConfig(), data_dir / f"raw-{index}"))
+    # Like the replicas: default timers plus a Raft password (LocalCluster writes raft.password).
+    raft = RaftConfig(password=secret_file.read_text().strip())
+    node = Box(me, [a for a in addrs if a != me], raw_conf(raft, data_dir / f"raw-{index}"))
     try:
         for line in sys.stdin:
             msg = json.loads(line)
@@ -284,11 +292,12 @@ def raw_node_main(index: int, addrs: list[str], data_dir: Path) -> int:
 class RawNode:
     """One child process running raw_node_main, talked to over its stdin/stdout."""
 
-    def __init__(self, index: int, addrs: list[str], base: Path) -> None:
+    def __init__(self, index: int, addrs: list[str], base: Path, secret_file: Path) -> None:
         self.log_path = base / "logs" / f"raw-{index}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, str(Path(__file__).resolve()), "--raw-node", str(index),
-                "--raw-addrs", ",".join(addrs), "--raw-dir", str(base)]
+                "--raw-addrs", ",".join(addrs), "--raw-dir", str(base),
+                "--raw-secret-file", str(secret_file)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=log, text=True, bufsize=1, start_new_session=True)
@@ -330,10 +339,15 @@ class RawNode:
 
 def run_raw(plan: Plan, base: Path) -> dict[str, Any]:
     addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    # The shared Raft password, in a 0600 file rather than on the command line (like
+    # LocalCluster's raft.secret).
+    secret_file = base / "raw-raft.secret"
+    secret_file.write_text(new_token() + "\n")
+    secret_file.chmod(0o600)
     nodes: list[RawNode] = []
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"raft_password": True}
     try:
-        nodes = [RawNode(i, addrs, base) for i in range(3)]
+        nodes = [RawNode(i, addrs, base, secret_file) for i in range(3)]
         t0 = time.monotonic()
 
         def agreed_leader() -> int | None:
@@ -399,6 +413,13 @@ class CpuMeter:
     def spent(before: list[float | None], after: list[float | None]) -> list[float | None]:
         return [None if a is None or b is None else round(b - a, 3)
                 for a, b in zip(before, after, strict=True)]
+
+
+def aiohttp_ssl(cluster: LocalCluster) -> ssl.SSLContext | bool:
+    """The `ssl=` for an aiohttp connector to this cluster: its CA and client certificate under
+    TLS (worker routes demand the certificate), aiohttp's default otherwise (plain http)."""
+    ctx = cluster.client_ssl()
+    return True if ctx is None else ctx
 
 
 async def submit_one(session: aiohttp.ClientSession, url: str, token: str, body: Any) -> str:
@@ -483,7 +504,8 @@ async def api_phases(cluster: LocalCluster, plan: Plan, leader: int) -> dict[str
     await asyncio.sleep(1.0)
     idle = CpuMeter.spent(before, meter.snapshot())[:-1]
     out["idle_cpu_pct"] = [None if c is None else round(100 * c, 1) for c in idle]
-    connector = aiohttp.TCPConnector(limit=max(plan.clients, plan.batch_clients))
+    connector = aiohttp.TCPConnector(limit=max(plan.clients, plan.batch_clients),
+                                     ssl=aiohttp_ssl(cluster))
     async with aiohttp.ClientSession(connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=20.0)) as session:
         for url in (lead_url, foll_url):  # warm the connections and both code paths
@@ -511,9 +533,9 @@ def replica_views(cluster: LocalCluster) -> list[dict[str, Any]]:
     return views
 
 
-def run_api(plan: Plan, base: Path) -> dict[str, Any]:
-    cluster = LocalCluster(base / "cluster", replicas=3, workers=0)
-    out: dict[str, Any] = {}
+def run_api(plan: Plan, base: Path, tls: bool = True) -> dict[str, Any]:
+    cluster = LocalCluster(base / "cluster", replicas=3, workers=0, tls=tls)
+    out: dict[str, Any] = {"tls": tls}
     try:
         t0 = time.monotonic()
         cluster.start(wait=60.0)
@@ -588,7 +610,9 @@ def report(result: dict[str, Any]) -> str:
     ]
     head = (f"{'measurement':<44}{'ok/tried':>12}{'per s':>11}  {'unit':<8}"
             f"{'p50 ms':>8}{'p99 ms':>8}  errors")
-    lines = [head, "-" * len(head)]
+    lines = [f"API over {'HTTPS (cluster CA, client certificate)' if api['tls'] else 'plain HTTP'}; "
+             f"Raft password (encrypted transport): replicas yes, raw nodes "
+             f"{'yes' if raw.get('raft_password') else 'no'}", "", head, "-" * len(head)]
     for name, r, unit in rows:
         lines.append(
             f"{name:<44}{fmt(str(r['ok']) + '/' + str(r['attempted']), 12)}"
@@ -631,12 +655,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="concurrent API clients (and the narrow raw window); default 32")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (logs, journals) and print its path")
+    parser.add_argument("--no-tls", action="store_true",
+                        help="serve the API over plain HTTP (LocalCluster(tls=False)) to compare TLS cost")
     parser.add_argument("--raw-node", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--raw-addrs", help=argparse.SUPPRESS)
     parser.add_argument("--raw-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-secret-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.raw_node is not None:
-        return raw_node_main(args.raw_node, args.raw_addrs.split(","), Path(args.raw_dir))
+        return raw_node_main(args.raw_node, args.raw_addrs.split(","), Path(args.raw_dir),
+                             Path(args.raw_secret_file))
 
     plan = QUICK if args.quick else FULL
     if args.clients is not None:
@@ -650,8 +678,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("raw pysyncobj: 3 node processes ...", file=sys.stderr, flush=True)
         raw = run_raw(plan, base)
-        print("API: 3-replica LocalCluster, workers=0 ...", file=sys.stderr, flush=True)
-        api = run_api(plan, base)
+        print(f"API: 3-replica LocalCluster, workers=0, {'http' if args.no_tls else 'https'} ...",
+              file=sys.stderr, flush=True)
+        api = run_api(plan, base, tls=not args.no_tls)
     finally:
         if args.keep:
             print(f"kept {base}", file=sys.stderr)
@@ -664,13 +693,16 @@ def main(argv: list[str] | None = None) -> int:
                 "aiohttp": aiohttp.__version__, "cpus": os.cpu_count(),
                 "platform": platform.platform()},
         "raft": raft.model_dump(exclude={"password"}),
+        "raft_password": {"replicas": True, "raw": raw.get("raft_password", False)},
+        "tls": not args.no_tls,
         "raw": raw,
         "api": api,
     }
     result["ratios"] = ratios(raw, api)
     result["wall_s"] = round(time.monotonic() - started, 1)
     print(report(result))
-    print(f"\n{result['mode']} run, {os.cpu_count()} CPUs, wall time {result['wall_s']} s")
+    print(f"\n{result['mode']} run, API over {'https' if result['tls'] else 'http'}, "
+          f"{os.cpu_count()} CPUs, wall time {result['wall_s']} s")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

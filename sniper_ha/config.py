@@ -152,6 +152,17 @@ class ApiConfig(Section):
     max_lease_wait: float = Field(default=30.0, gt=0)
 
 
+class RetentionConfig(Section):
+    """How long finished work is kept; the leader purges through Raft, so every replica
+    forgets the same records, and the next snapshot is smaller."""
+
+    #: Seconds after it finished that a task record is deleted (None: keep forever).
+    completed_tasks: float | None = Field(default=None, gt=0)
+    #: Seconds after it finished that a task's result payload is deleted (None: keep).
+    results: float | None = Field(default=None, gt=0)
+    sweep_interval: float = Field(default=60.0, gt=0)
+
+
 class Settings(Section):
     master: MasterConfig = Field(default_factory=MasterConfig)
     raft: RaftConfig = Field(default_factory=RaftConfig)
@@ -160,6 +171,7 @@ class Settings(Section):
     api: ApiConfig = Field(default_factory=ApiConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
 
 class ConfigError(ValueError):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sniper_ha.config import Settings
 from sniper_ha.errors import SniperError
 from sniper_ha.leader.heartbeats import HeartbeatMonitor
+from sniper_ha.leader.retention import RetentionSweeper
 from sniper_ha.ledger import commands as c
 from sniper_ha.raft.bridge import RaftBridge
 from sniper_ha.raft.node import ROLE_NAMES, Replica
@@ -38,6 +39,7 @@ class LeaderRole:
         self.term: int | None = None
         self.dispatcher: Dispatcher | None = None
         self.heartbeats: HeartbeatMonitor | None = None
+        self.retention: RetentionSweeper | None = None
         self.leader_changes = 0
         self._ready = False
         self._establishing: asyncio.Task[None] | None = None
@@ -109,6 +111,8 @@ class LeaderRole:
         self.dispatcher.start()
         self.heartbeats = HeartbeatMonitor(self.replica, self.bridge, self.settings)
         self.heartbeats.start()
+        self.retention = RetentionSweeper(self.replica, self.bridge, self.settings)
+        self.retention.start()
         self._ready = True
         log.info("leader for term %d is ready", term)
 
@@ -123,6 +127,9 @@ class LeaderRole:
         if self.heartbeats is not None:
             await self.heartbeats.stop()
             self.heartbeats = None
+        if self.retention is not None:
+            await self.retention.stop()
+            self.retention = None
 
     async def close(self) -> None:
         async with self._lock:

@@ -29,6 +29,7 @@ class CommandType(str, Enum):
     TOKEN_CREATE = "token_create"
     TOKEN_REVOKE = "token_revoke"
     AUDIT = "audit"
+    TASK_PURGE = "task_purge"
 
 
 #: Highest payload version this code applies, per command type.
@@ -182,6 +183,14 @@ class Audit(Payload):
     now: float
 
 
+class TaskPurge(Payload):
+    """Retention: delete finished tasks, or only their result payloads."""
+
+    task_ids: list[str]
+    results_only: bool = False
+    now: float
+
+
 PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.NODE_ANNOUNCE: NodeAnnounce,
     CommandType.WORKER_REGISTER: WorkerRegister,
@@ -198,6 +207,7 @@ PAYLOADS: dict[CommandType, type[Payload]] = {
     CommandType.TOKEN_CREATE: TokenCreate,
     CommandType.TOKEN_REVOKE: TokenRevoke,
     CommandType.AUDIT: Audit,
+    CommandType.TASK_PURGE: TaskPurge,
 }
 
 

@@ -116,6 +116,21 @@ def _audit(store: StateStore, index: int, now: float, action: str, actor: str, *
     return record
 
 
+def _task_purge(store: StateStore, p: c.TaskPurge, index: int) -> Outcome:
+    if p.results_only:
+        cleared = 0
+        for task_id in p.task_ids:
+            task = store.tasks.get(task_id)
+            if task is not None and task["status"] in TERMINAL and task["result"] is not None:
+                task.update(result=None, result_purged_at=p.now, modify_index=index)
+                cleared += 1
+        _audit(store, index, p.now, "retention.results", "leader", detail=f"{cleared} results")
+        return Outcome(ACCEPTED, cleared)
+    removed = store.remove_tasks(p.task_ids)
+    _audit(store, index, p.now, "retention.tasks", "leader", detail=f"{removed} tasks")
+    return Outcome(ACCEPTED, removed)
+
+
 def _worker_register(store: StateStore, p: c.WorkerRegister, index: int) -> Outcome:
     worker = store.workers.get(p.worker_id)
     fields: dict[str, Any] = {
@@ -444,4 +459,5 @@ _HANDLERS: dict[c.CommandType, Callable[[StateStore, Any, int], Outcome]] = {
     c.CommandType.TOKEN_CREATE: _token_create,
     c.CommandType.TOKEN_REVOKE: _token_revoke,
     c.CommandType.AUDIT: _audit_command,
+    c.CommandType.TASK_PURGE: _task_purge,
 }

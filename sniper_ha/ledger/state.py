@@ -106,6 +106,26 @@ class StateStore:
         self._order_keys.append(task["seq"])
         self._index_add(task)
 
+    def remove_tasks(self, task_ids: list[str]) -> int:
+        """Delete finished tasks (retention) and idempotency keys left pointing at nothing."""
+        removed = 0
+        for task_id in task_ids:
+            task = self.tasks.get(task_id)
+            if task is None or task["status"] not in TERMINAL:
+                continue
+            self._index_remove(task)
+            del self.tasks[task_id]
+            removed += 1
+        if removed:
+            keep = [(i, k) for i, k in zip(self._order_ids, self._order_keys, strict=True)
+                    if i in self.tasks]
+            self._order_ids = [i for i, _ in keep]
+            self._order_keys = [k for _, k in keep]
+            for key in [k for k, v in self.idempotency.items()
+                        if not any(t in self.tasks for t in v["task_ids"])]:
+                del self.idempotency[key]
+        return removed
+
     def update_task(self, task: Record, index: int, **changes: Any) -> None:
         """Apply changes to a task, keeping every index in step with its status and worker."""
         self._index_remove(task)

@@ -127,8 +127,9 @@ def check_records(store: StateStore) -> None:
             assert t["finished_at"] is None
         assert t["create_index"] <= t["modify_index"] <= store.applied_index
     seqs = sorted((t["seq"], t["create_index"]) for t in store.tasks.values())
-    assert [seq for seq, _ in seqs] == list(range(1, len(store.tasks) + 1))
-    assert store.next_seq == len(store.tasks) + 1
+    # Sequences are unique and below next_seq; retention may leave gaps.
+    assert len({seq for seq, _ in seqs}) == len(seqs)
+    assert all(1 <= seq < store.next_seq for seq, _ in seqs)
     creates = [create for _, create in seqs]
     assert creates == sorted(creates)
     for key, entry in store.idempotency.items():
@@ -404,6 +405,17 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             assert task["status"] == ("failed" if attempt == task["max_attempts"] else "pending")
 
+    @rule(data=st.data(), results_only=st.booleans())
+    def purge(self, data: st.DataObject, results_only: bool) -> None:
+        ids = data.draw(st.lists(st.sampled_from(self.task_ids or ["none"]), max_size=3))
+        before = {t: self.store.tasks[t]["status"] for t in ids if t in self.store.tasks}
+        payload = c.TaskPurge(task_ids=ids, results_only=results_only, now=self.clock())
+        self.send(self.encode(c.CommandType.TASK_PURGE, payload))
+        for task_id, status in before.items():
+            kept = task_id in self.store.tasks
+            # Only finished tasks are ever purged; a purge never touches live work.
+            assert kept or (not results_only and status in TERMINAL)
+
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         tid = self.pick_task(data)
@@ -466,8 +478,17 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def terminal_tasks_are_frozen(self) -> None:
-        for tid, record in self.frozen.items():
-            assert self.store.tasks[tid] == record, f"terminal task {tid} changed"
+        """A finished task never changes, except that retention may drop its result or the
+        whole record."""
+        for tid, record in list(self.frozen.items()):
+            now = self.store.tasks.get(tid)
+            if now is None:
+                del self.frozen[tid]
+                continue
+            if now.get("result_purged_at") is not None and "result_purged_at" not in record:
+                assert now["result"] is None
+                record = self.frozen[tid] = copy.deepcopy(now)
+            assert now == record, f"terminal task {tid} changed"
         for tid, task in self.store.tasks.items():
             if task["status"] in TERMINAL and tid not in self.frozen:
                 self.frozen[tid] = copy.deepcopy(task)
