@@ -17,7 +17,7 @@ import aiohttp
 
 from sniper_ha.errors import ClientError
 
-RETRYABLE_STATUS = {502, 503, 504}
+RETRYABLE_STATUS = {429, 502, 503, 504}
 
 
 class Backoff:

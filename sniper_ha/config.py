@@ -150,6 +150,12 @@ class ApiConfig(Section):
     propose_timeout: float = Field(default=5.0, gt=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_lease_wait: float = Field(default=30.0, gt=0)
+    #: Seconds a client may take to send its request body.
+    read_timeout: float = Field(default=10.0, gt=0)
+    #: Requests per second each token may make on one replica (None: unlimited), and the
+    #: burst it may spend at once. Worker credentials are per worker, so each has its own.
+    rate_limit: float | None = Field(default=200.0, gt=0)
+    rate_burst: float = Field(default=400.0, ge=1)
 
 
 class RetentionConfig(Section):

@@ -61,6 +61,19 @@ class PayloadTooLarge(SniperError):
     code = "payload_too_large"
 
 
+class RateLimited(SniperError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many requests for this token", retry_after=round(retry_after, 3))
+
+
+class RequestTimeout(SniperError):
+    status = 408
+    code = "request_timeout"
+
+
 class NoLeader(SniperError):
     """No leader is known (election in progress or no quorum); safe to retry later."""
 

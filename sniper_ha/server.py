@@ -22,6 +22,7 @@ from sniper_ha.raft.bridge import RaftBridge
 from sniper_ha.raft.node import Replica, is_loopback
 from sniper_ha.security.certs import client_context, server_context
 from sniper_ha.security.data_keys import DataKeys
+from sniper_ha.security.ratelimit import RateLimiter
 from sniper_ha.security.tokens import TokenTable
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,8 @@ async def serve(
 
     tokens = TokenTable(settings.auth.tokens, replicated_token)
     ctx = Context(settings, replica, bridge, role, tokens, api_url, session,
-                  DataKeys(settings.security))
+                  DataKeys(settings.security),
+                  RateLimiter(settings.api.rate_limit, settings.api.rate_burst))
     runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     server_ssl = server_context(tls.cert, tls.key, tls.ca) if tls.enabled else None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from sniper_ha.errors import BadRequest, PayloadTooLarge
+from sniper_ha.api.context import ctx_of
+from sniper_ha.errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,11 +23,19 @@ def validation_error(exc: ValidationError, prefix: str = "") -> BadRequest:
     return BadRequest(f"{field}: {msg}", field=field)
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, bounded in size (client_max_size) and in time (api.read_timeout)."""
+    limit = ctx_of(request).settings.api.read_timeout
     try:
-        raw = await request.read()
+        return await asyncio.wait_for(request.read(), limit)
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge("request body is too large", field="body") from None
+    except asyncio.TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {limit:.0f}s", field="body") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await read_body(request)
     if not raw:
         return {}
     try:

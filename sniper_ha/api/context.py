@@ -15,6 +15,7 @@ from sniper_ha.ledger.state import StateStore
 from sniper_ha.raft.bridge import RaftBridge
 from sniper_ha.raft.node import Replica
 from sniper_ha.security.data_keys import DataKeys
+from sniper_ha.security.ratelimit import RateLimiter
 from sniper_ha.security.tokens import TokenTable
 
 T = TypeVar("T")
@@ -30,6 +31,7 @@ class Context:
     api_url: str
     session: aiohttp.ClientSession
     keys: DataKeys
+    limiter: RateLimiter
 
     def read(self, fn: Callable[[StateStore], T]) -> T:
         """Run `fn` against the store under the ledger lock; `fn` must copy what it returns."""

@@ -16,7 +16,7 @@ import functools
 import aiohttp
 from aiohttp import web
 
-from sniper_ha.api.bodies import query_bool
+from sniper_ha.api.bodies import query_bool, read_body
 from sniper_ha.api.context import Context, ctx_of
 from sniper_ha.api.middlewares import Handler
 from sniper_ha.errors import NoLeader, NotLeader, UnknownOutcome
@@ -62,7 +62,7 @@ async def route_to_leader(request: web.Request) -> web.StreamResponse | None:
                 return None
             await asyncio.sleep(0.02)
         raise NotLeader(leader=ctx.replica.leader_addr)
-    body = await request.read()
+    body = await read_body(request)
     headers = {h: request.headers[h] for h in PASS_HEADERS if h in request.headers}
     headers[FORWARDED] = ctx.replica.self_addr
     deadline = asyncio.get_running_loop().time() + ctx.settings.api.no_leader_hold

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from sniper_ha.api.context import ctx_of
-from sniper_ha.errors import Forbidden, SniperError, Unauthorized
+from sniper_ha.errors import Forbidden, RateLimited, SniperError, Unauthorized
 from sniper_ha.security.tokens import TokenExpired
 
 log = logging.getLogger(__name__)
@@ -86,5 +86,9 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.transport or not request.transport.get_extra_info("peercert"):
             raise Unauthorized("worker calls need a client certificate from the cluster CA",
                                field="certificate")
+    if not request.headers.get("X-Sniper-Forwarded"):  # counted once, where it arrived
+        wait = ctx_of(request).limiter.take(f"{principal.role}:{principal.name}")
+        if wait > 0:
+            raise RateLimited(wait)
     request["principal"] = principal
     return await handler(request)

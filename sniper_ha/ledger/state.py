@@ -121,9 +121,12 @@ class StateStore:
                     if i in self.tasks]
             self._order_ids = [i for i, _ in keep]
             self._order_keys = [k for _, k in keep]
-            for key in [k for k, v in self.idempotency.items()
-                        if not any(t in self.tasks for t in v["task_ids"])]:
-                del self.idempotency[key]
+            for key, entry in list(self.idempotency.items()):
+                alive = [t for t in entry["task_ids"] if t in self.tasks]
+                if not alive:
+                    del self.idempotency[key]
+                elif len(alive) != len(entry["task_ids"]):
+                    entry["task_ids"] = alive
         return removed
 
     def update_task(self, task: Record, index: int, **changes: Any) -> None:

@@ -87,7 +87,8 @@ async def cluster(request: web.Request) -> web.Response:
 async def add_member(request: web.Request) -> web.Response:
     """Add a replica to the Raft group; start it afterwards with an empty data dir."""
     ctx = ctx_of(request)
-    raft = _raft_addr((await read_json(request)).get("raft"))
+    body = await read_json(request)
+    raft = _raft_addr(body.get("raft") if isinstance(body, dict) else None)
     if raft == ctx.replica.self_addr or raft in ctx.replica.peer_addrs():
         raise Conflict(f"{raft} is already a member", field="raft")
     await ctx.bridge.submit(ctx.replica.addNodeToCluster, raft,

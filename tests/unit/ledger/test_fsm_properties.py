@@ -134,6 +134,7 @@ def check_records(store: StateStore) -> None:
     assert creates == sorted(creates)
     for key, entry in store.idempotency.items():
         assert entry["task_ids"]
+        # Retention removes purged tasks from their key, and a key left empty.
         for tid in entry["task_ids"]:
             assert tid in store.tasks
             assert store.tasks[tid]["idempotency_key"] == key
