@@ -21,7 +21,7 @@ from chaos import netns, report
 from chaos.checker import ReplicaState, check
 from chaos.harness import CHAOS_CONFIG, ChaosCluster
 from chaos.history import History
-from chaos.nemesis import NEMESES, Ctx, Nemesis
+from chaos.nemesis import NEMESES, Ctx, Nemesis, Skipped
 from chaos.netns import Lab
 from chaos.workload import Workload
 
@@ -143,6 +143,9 @@ async def run(profile: str, minutes: float, seed: int, out: Path, replicas: int,
                 desc = f"not injected: {exc}"
                 history.record(process="nemesis", type="fail", f="nemesis", value=nemesis.name,
                                error=str(exc))
+            except Skipped as exc:
+                desc = f"skipped: {exc}"
+                history.record(process="nemesis", type="info", f="nemesis", value=desc)
             else:
                 history.record(process="nemesis", type="ok", f="nemesis", value=desc)
             print(f"  {start:7.1f}s  {nemesis.name:17s} {desc}")
