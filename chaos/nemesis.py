@@ -193,8 +193,11 @@ class WipeReplica(Nemesis):
         cluster.kill_node(i)
         for _ in range(5):  # the leader may move; the victim is dead, so it cannot be it
             leader = ctx.leader()
-            status, body = cluster.call("DELETE", f"/v1/cluster/members/{raft}",
-                                        url=cluster.api_urls[leader], timeout=20)
+            try:
+                status, body = cluster.call("DELETE", f"/v1/cluster/members/{raft}",
+                                            url=cluster.api_urls[leader], timeout=20)
+            except OSError as exc:
+                status, body = None, str(exc)
             if status == 200:
                 break
             time.sleep(0.5)
@@ -206,8 +209,11 @@ class WipeReplica(Nemesis):
         def add_back() -> None:
             for _ in range(10):
                 now_leader = ctx.leader()
-                status, body = cluster.call("POST", "/v1/cluster/members", {"raft": raft},
-                                            url=cluster.api_urls[now_leader], timeout=20)
+                try:
+                    status, _ = cluster.call("POST", "/v1/cluster/members", {"raft": raft},
+                                             url=cluster.api_urls[now_leader], timeout=20)
+                except OSError:
+                    status = None
                 if status in (201, 409):
                     break
                 time.sleep(1.0)

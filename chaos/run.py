@@ -146,6 +146,10 @@ async def run(profile: str, minutes: float, seed: int, out: Path, replicas: int,
             except Skipped as exc:
                 desc = f"skipped: {exc}"
                 history.record(process="nemesis", type="info", f="nemesis", value=desc)
+            except Exception as exc:  # a harness problem: keep the run, say it loudly
+                desc = f"nemesis error: {type(exc).__name__}: {exc}"
+                print(f"chaos: {desc}", file=sys.stderr)
+                history.record(process="nemesis", type="info", f="nemesis", value=desc)
             else:
                 history.record(process="nemesis", type="ok", f="nemesis", value=desc)
             print(f"  {start:7.1f}s  {nemesis.name:17s} {desc}")
