@@ -269,3 +269,10 @@ def test_duplicate_token_names_are_refused(tmp_path: Path) -> None:
     message = config_error(path=path)
     assert "config key auth" in message
     assert "unique" in message
+
+
+@pytest.mark.parametrize("name", ["development.yaml", "production.yaml"])
+def test_shipped_example_configs_load(name: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(root / "deploy" / "config" / name, environ={})
+    assert settings.master.port == 5555
