@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sniper_ha.aio import stop_task
 from sniper_ha.config import Settings
 from sniper_ha.errors import SniperError
 from sniper_ha.ledger import commands as c
@@ -62,6 +63,7 @@ class HeartbeatMonitor:
         self._last_report: dict[str, float] = {}
         self._pending: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        self._stopped = False
         self.transitions = 0
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -80,10 +82,9 @@ class HeartbeatMonitor:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever(), name="reaper")
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._reaper, *self._pending] if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._stopped = True
+        for task in [t for t in [self._reaper, *self._pending] if t is not None]:
+            await stop_task(task)
         self._pending.clear()
 
     # ---- heartbeats ----------------------------------------------------------------------
@@ -145,7 +146,7 @@ class HeartbeatMonitor:
 
     async def _reap_forever(self) -> None:
         period = max(0.1, min(1.0, self.ttl / 4))
-        while True:
+        while not self._stopped:
             await asyncio.sleep(period)
             try:
                 await self.reap_once()
@@ -195,6 +196,10 @@ class HeartbeatMonitor:
         return outcome is not None
 
     async def _propose(self, command: dict[str, Any]) -> Any:
+        # Only a leader's bookkeeping may be proposed: a deposed leader's timers must not
+        # declare workers down through pysyncobj's follower-to-leader forwarding.
+        if self._stopped or not self.replica.is_leader:
+            return None
         try:
             return await self.bridge.propose(command, self.settings.api.propose_timeout)
         except SniperError as exc:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 
+from sniper_ha.aio import stop_task
 from sniper_ha.config import Settings
 from sniper_ha.errors import SniperError
 from sniper_ha.ledger import commands as c
@@ -41,8 +42,7 @@ class RetentionSweeper:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task)
 
     async def _forever(self) -> None:
         while True:

@@ -53,7 +53,13 @@ class RaftBridge:
             self.loop.call_soon_threadsafe(settle, result, reason)
 
         method(*args, callback=callback)
+        # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # races with the result, and the leader machinery relies on cancellation to stop.
         try:
-            return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            raise UnknownOutcome(f"no commit within {timeout:.1f}s") from None
+            done, _ = await asyncio.wait({fut}, timeout=timeout)
+        finally:
+            if not fut.done():
+                fut.cancel()
+        if not done:
+            raise UnknownOutcome(f"no commit within {timeout:.1f}s")
+        return fut.result()

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sniper_ha.aio import stop_task
 from sniper_ha.config import Settings
 from sniper_ha.errors import Conflict, NotLeader, SniperError, UnknownOutcome, UnknownWorker
 from sniper_ha.ledger import commands as c
@@ -24,6 +25,7 @@ from sniper_ha.raft.node import Replica
 from sniper_ha.scheduling.strategy import Candidate, Strategy
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class LeaseRequest:
@@ -44,17 +46,16 @@ class Dispatcher:
         self._waiting: dict[str, LeaseRequest] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="dispatcher")
 
     async def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await stop_task(self._task)
         for req in self._waiting.values():
             if not req.future.done():
                 req.future.set_exception(NotLeader("leadership lost while the poll waited"))
@@ -95,15 +96,17 @@ class Dispatcher:
                 del self._waiting[worker_id]
             req.future.cancel()
             return []
-        try:
-            return await asyncio.wait_for(req.future, self.settings.api.propose_timeout + 1.0)
-        except asyncio.TimeoutError:
-            raise UnknownOutcome("lease grant did not commit in time; heartbeats reconcile it") from None
+        done, _ = await asyncio.wait({req.future}, timeout=self.settings.api.propose_timeout + 1.0)
+        if not done:
+            raise UnknownOutcome("lease grant did not commit in time; heartbeats reconcile it")
+        return req.future.result()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopped:
             await self._wake.wait()
             self._wake.clear()
+            if self._stopped:
+                return
             try:
                 more = await self._dispatch_once()
             except asyncio.CancelledError:
@@ -140,6 +143,8 @@ class Dispatcher:
         return tasks, candidates
 
     async def _dispatch_once(self) -> bool:
+        if not self.replica.is_leader:
+            return False
         tasks, candidates = self._candidates()
         if not tasks or not candidates:
             return False
