@@ -37,10 +37,9 @@ def test_purge_results_then_tasks_and_snapshots_shrink(make_cluster, targets) ->
     spec = {"type": "tcp_connect", "target": "127.0.0.1", "params": {"ports": "1"}}
     for _ in range(30):  # new entries so that every replica compacts again
         cluster.call("POST", "/v1/tasks", spec, url=leader_url)
-    same = cluster.wait_converged()
-    for url in cluster.api_urls:
+    assert cluster.wait_converged()["replicas"] == 3  # same digest at the same index
+    for url in cluster.api_urls:  # (workers and retention keep changing the state after)
         _, view = cluster.get(url, "/v1/cluster/self")
-        assert view["state_digest"] == same["state_digest"]
         assert view["tasks"]["cancelled"] == 0
         assert sum(view["tasks"].values()) <= 30
     wait_until(lambda: all(after < before for after, before
