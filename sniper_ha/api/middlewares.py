@@ -7,6 +7,7 @@ needs with @requires; a handler without a declaration is public (health checks o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,9 @@ from sniper_ha.errors import Forbidden, RateLimited, SniperError, Unauthorized
 from sniper_ha.security.tokens import TokenExpired
 
 log = logging.getLogger(__name__)
+
+#: How long a follower waits for a just-created token to replicate before refusing it.
+REPLICATION_GRACE = 0.3
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,8 +75,17 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing 'Authorization: Bearer TOKEN' header", field="Authorization")
+    ctx = ctx_of(request)
     try:
-        principal = ctx_of(request).tokens.lookup(token.strip())
+        principal = ctx.tokens.lookup(token.strip())
+        # A token (or worker credential) created a moment ago may not be applied on this
+        # follower yet: give replication a few append periods before calling it unknown.
+        deadline = asyncio.get_running_loop().time() + REPLICATION_GRACE
+        while principal is None and not ctx.role.is_ready():
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.02)
+            principal = ctx.tokens.lookup(token.strip())
     except TokenExpired as exc:
         raise Unauthorized(str(exc), field="Authorization") from None
     if principal is None:
