@@ -50,6 +50,7 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
 from sniper_ha.config import RaftConfig
 from sniper_ha.local_cluster import LocalCluster, free_port
+from sniper_ha.raft.node import sync_conf
 from sniper_ha.security.tokens import new_token
 
 #: The API's per-token rate limit (api.rate_limit, 200/s by default) would cap every API run
@@ -162,24 +163,8 @@ class Box(SyncObj):
 
 
 def raw_conf(raft: RaftConfig, data_dir: Path) -> SyncObjConf:
-    """The SyncObjConf that sniper_ha.raft.node.Replica builds from the same RaftConfig
-    (with raft.password set, as LocalCluster always sets it, the transport is encrypted)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return SyncObjConf(
-        journalFile=str(data_dir / "raft.journal"),
-        fullDumpFile=str(data_dir / "raft.snapshot"),
-        appendEntriesPeriod=raft.append_entries_period,
-        autoTickPeriod=raft.auto_tick_period,
-        raftMinTimeout=raft.election_timeout_min,
-        raftMaxTimeout=raft.election_timeout_max,
-        leaderFallbackTimeout=raft.leader_fallback_timeout,
-        connectionTimeout=raft.connection_timeout,
-        connectionRetryTime=raft.connection_retry_time,
-        logCompactionMinEntries=raft.log_compaction_min_entries,
-        logCompactionMinTime=raft.log_compaction_min_time,
-        commandsWaitLeader=False,
-        password=raft.password,
-    )
+    """The SyncObjConf sniper_ha.raft.node.Replica uses (same function, same RaftConfig)."""
+    return sync_conf(raft, data_dir)
 
 
 def raw_sequential(node: Box, count: int, cap: float) -> dict[str, Any]:

@@ -70,6 +70,28 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def sync_conf(raft: RaftConfig, data_dir: Path, **extra: Any) -> SyncObjConf:
+    """pysyncobj's settings from ours: timers, file journal and snapshot, encryption.
+    bench/submit.py builds its raw reference from this too, so the ratio is like for like."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return SyncObjConf(
+        journalFile=str(data_dir / "raft.journal"),
+        fullDumpFile=str(data_dir / "raft.snapshot"),
+        appendEntriesPeriod=raft.append_entries_period,
+        autoTickPeriod=raft.auto_tick_period,
+        raftMinTimeout=raft.election_timeout_min,
+        raftMaxTimeout=raft.election_timeout_max,
+        leaderFallbackTimeout=raft.leader_fallback_timeout,
+        connectionTimeout=raft.connection_timeout,
+        connectionRetryTime=raft.connection_retry_time,
+        logCompactionMinEntries=raft.log_compaction_min_entries,
+        logCompactionMinTime=raft.log_compaction_min_time,
+        commandsWaitLeader=False,
+        password=raft.password,
+        **extra,
+    )
+
+
 class Replica(SyncObj):
     """One master replica's Raft member."""
 
@@ -96,20 +118,8 @@ class Replica(SyncObj):
                         "acceptable only for a loopback development cluster")
         data_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger()
-        conf = SyncObjConf(
-            journalFile=str(data_dir / "raft.journal"),
-            fullDumpFile=str(data_dir / "raft.snapshot"),
-            appendEntriesPeriod=raft.append_entries_period,
-            autoTickPeriod=raft.auto_tick_period,
-            raftMinTimeout=raft.election_timeout_min,
-            raftMaxTimeout=raft.election_timeout_max,
-            leaderFallbackTimeout=raft.leader_fallback_timeout,
-            connectionTimeout=raft.connection_timeout,
-            connectionRetryTime=raft.connection_retry_time,
-            logCompactionMinEntries=raft.log_compaction_min_entries,
-            logCompactionMinTime=raft.log_compaction_min_time,
-            commandsWaitLeader=False,
-            password=raft.password,
+        conf = sync_conf(
+            raft, data_dir,
             onStateChanged=on_state_changed,
             bindAddress=bind_addr,
             # Replicas are added and removed at run time (POST/DELETE /v1/cluster/members);
