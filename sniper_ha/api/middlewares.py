@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from sniper_ha.api.context import ctx_of
 from sniper_ha.errors import Forbidden, RateLimited, SniperError, Unauthorized
+from sniper_ha.ledger import commands as c
 from sniper_ha.security.tokens import TokenExpired
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,28 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
+def _audit_refusal(ctx: Any, principal: Any, request: web.Request) -> None:
+    """An authenticated caller tried an admin route: keep that in the audit trail (in the
+    background; the caller gets its 403 at once). Unauthenticated calls are not recorded,
+    so that nobody can fill the replicated log without a token."""
+    cmd = c.Audit(action="admin.refused", actor=principal.name, role=principal.role,
+                  target=f"{request.method} {request.path}", outcome="refused",
+                  detail="role below admin", now=time.time())
+
+    async def record() -> None:
+        try:
+            await ctx.propose(c.encode(c.CommandType.AUDIT, cmd))
+        except SniperError:
+            log.info("audit of a refused admin call not committed")
+
+    task = asyncio.get_running_loop().create_task(record())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     required: Any = getattr(handler, "required_role", None)
@@ -91,6 +115,8 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if principal is None:
         raise Unauthorized("unknown token", field="Authorization")
     if not principal.may(required):
+        if required == "admin":
+            _audit_refusal(ctx, principal, request)
         raise Forbidden(f"role {principal.role!r} may not do this; needs {required!r}")
     if required in ("worker", "agent") and ctx_of(request).settings.tls.require_worker_cert:
         # Verified against the cluster CA during the handshake (a certificate from another

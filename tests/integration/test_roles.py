@@ -158,6 +158,9 @@ def test_admin_calls_and_security_changes_are_audited(roles_cluster) -> None:
     assert any(a == "cluster.member.remove" for a, _ in actions)
     refused = [r for r in recs if r["action"] == "cluster.member.remove"]
     assert refused[-1]["outcome"] == "refused" and refused[-1]["actor"] == "admin"
+    refused_admin = [r for r in records() if r["action"] == "admin.refused"]
+    assert {r["role"] for r in refused_admin} >= {"operator", "viewer", "worker"}
+    assert any(r["target"] == "GET /v1/audit" for r in refused_admin)
     _, filtered = c.call("GET", "/v1/audit?action=token.&limit=1000")
     assert filtered["records"] and all(r["action"].startswith("token.")
                                        for r in filtered["records"])
