@@ -42,7 +42,8 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(certs_app, name="certs")
 
-out = Console()
+#: soft_wrap: lines meant to be copied (export ...) must not be broken at the terminal width.
+out = Console(soft_wrap=True)
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
