@@ -127,7 +127,14 @@ class Replica(SyncObj):
             dynamicMembershipChange=True,
         )
         super().__init__(self_addr, others, conf=conf, consumers=[self.ledger])
-        self.self_addr = self_addr
+        # Nothing is assigned on self after super().__init__(): pysyncobj pickles such
+        # attributes into its snapshots and sets them on whoever installs one, which once
+        # gave a wiped replica the leader's address as its own.
+
+    @property
+    def self_addr(self) -> str:
+        """This replica's Raft identity (what peers dial), straight from pysyncobj."""
+        return self.selfNode.address
 
     @property
     def is_leader(self) -> bool:
