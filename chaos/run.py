@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos import netns, report
-from chaos.checker import ReplicaState, check
+from chaos.checker import ReplicaState, Violation, check
 from chaos.harness import CHAOS_CONFIG, ChaosCluster
 from chaos.history import History
 from chaos.nemesis import NEMESES, Ctx, Nemesis, Skipped
@@ -65,8 +65,11 @@ def schedule(profile: str, minutes: float, rng: random.Random) -> list[Nemesis]:
     return [rng.choice(kinds)() for _ in range(count)]
 
 
-def collect(cluster: ChaosCluster) -> list[ReplicaState]:
-    """Every replica's state, read locally (stale=true), at one common ledger index."""
+def collect(cluster: ChaosCluster) -> tuple[list[ReplicaState], bool]:
+    """Every replica's state, read locally (stale=true), at one common ledger index; False
+    when the ledger never stood still long enough (itself a finding: nothing should be
+    proposing once clients and workers stopped)."""
+    states: list[ReplicaState] = []
     for _ in range(20):
         same = cluster.wait_converged(60)
         states = []
@@ -84,9 +87,9 @@ def collect(cluster: ChaosCluster) -> list[ReplicaState]:
             states.append(ReplicaState(view["raft"], view["ledger_index"], view["state_digest"],
                                        tasks))
         if cluster.converged() == same:
-            return states
+            return states, True
         time.sleep(0.5)
-    raise RuntimeError("replicas kept changing while their state was collected")
+    return states, False
 
 
 def settle(cluster: ChaosCluster, ctx: Ctx) -> None:
@@ -164,9 +167,12 @@ async def run(profile: str, minutes: float, seed: int, out: Path, replicas: int,
         await asyncio.to_thread(settle, cluster, ctx)
         for proc in cluster.agents:
             proc.stop()
-        states = await asyncio.to_thread(collect, cluster)
+        states, settled = await asyncio.to_thread(collect, cluster)
         (out / "states.json").write_text(json.dumps([s.__dict__ for s in states]))
         verdict = check(history.ops, states)
+        if not settled:
+            verdict.violations.append(Violation(
+                "unsettled", "the ledger kept changing after clients and workers stopped"))
         meta = {"profile": profile, "seed": seed, "mode": cluster.mode, "replicas": replicas,
                 "workers": workers, "clients": cfg["clients"],
                 "duration_s": round(time.monotonic() - started, 1)}

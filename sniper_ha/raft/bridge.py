@@ -60,6 +60,8 @@ class RaftBridge:
         finally:
             if not fut.done():
                 fut.cancel()
+            elif not fut.cancelled():
+                fut.exception()  # retrieved, even if our waiter was cancelled meanwhile
         if not done:
             raise UnknownOutcome(f"no commit within {timeout:.1f}s")
         return fut.result()
