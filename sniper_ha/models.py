@@ -23,23 +23,6 @@ class TaskStatus(str, Enum):
 
 
 TERMINAL_STATUSES = frozenset({TaskStatus.succeeded, TaskStatus.failed, TaskStatus.cancelled})
-ACTIVE_STATUSES = frozenset({TaskStatus.assigned, TaskStatus.running})
-
-
-class WorkerStatus(str, Enum):
-    """Liveness, decided by the leader's heartbeat timers."""
-
-    ready = "ready"
-    down = "down"
-
-
-class WorkerControl(str, Enum):
-    """An operator's intent, independent of liveness; delivered in heartbeat answers."""
-
-    drain = "drain"
-    shutdown = "shutdown"
-    resume = "resume"
-
 
 _TARGET_RE = re.compile(r"^[A-Za-z0-9._:\-\[\]/]+$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
