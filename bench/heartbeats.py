@@ -48,7 +48,7 @@ from typing import Any
 
 import aiohttp
 import psutil
-from submit import aiohttp_ssl, log_findings, ms, pct, replica_views, wait_until
+from submit import aiohttp_ssl, log_findings, ms, pct, replica_views
 
 from sniper_ha.config import RaftConfig, WorkersConfig
 from sniper_ha.local_cluster import LocalCluster
@@ -430,14 +430,11 @@ def run(plan: Plan, base: Path) -> dict[str, Any]:
         out.update(asyncio.run(run_phases(cluster, leader, plan)))
         out["leader_after"] = cluster.leader_index()
 
-        def settled() -> list[dict[str, Any]] | None:
-            views = replica_views(cluster)
-            return views if len({v.get("ledger_index") for v in views}) == 1 else None
-
-        views = wait_until(settled, 10.0) or replica_views(cluster)
-        out["replicas_after"] = views
-        out["agree"] = (len({v.get("ledger_index") for v in views}) == 1
-                        and len({v.get("state_digest") for v in views}) == 1)
+        try:  # the project's own check: same state digest at the same ledger index
+            out["agree"] = cluster.wait_converged(10.0)["replicas"] == cluster.replicas
+        except TimeoutError:
+            out["agree"] = False
+        out["replicas_after"] = replica_views(cluster)
     finally:
         cluster.stop()
         logs = sorted((cluster.data_dir / "logs").glob("node-*.log"))

@@ -533,14 +533,11 @@ def run_api(plan: Plan, base: Path, tls: bool = True) -> dict[str, Any]:
         out.update(asyncio.run(api_phases(cluster, plan, leader)))
         out["leader_after"] = cluster.leader_index()
 
-        def settled() -> list[dict[str, Any]] | None:
-            views = replica_views(cluster)
-            return views if len({v.get("ledger_index") for v in views}) == 1 else None
-
-        views = wait_until(settled, 10.0) or replica_views(cluster)
-        out["replicas_after"] = views
-        out["agree"] = (len({v.get("ledger_index") for v in views}) == 1
-                        and len({v.get("state_digest") for v in views}) == 1)
+        try:  # the project's own check: same state digest at the same ledger index
+            out["agree"] = cluster.wait_converged(10.0)["replicas"] == cluster.replicas
+        except TimeoutError:
+            out["agree"] = False
+        out["replicas_after"] = replica_views(cluster)
     finally:
         cluster.stop()
         out["log_findings"] = log_findings(sorted((cluster.data_dir / "logs").glob("node-*.log")))
